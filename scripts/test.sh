@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The whole test run: installs the tools if needed, starts moto and Prism on free loopback
+# ports, runs the infra checks (when scripts/check-infra.sh exists) and every Rust test,
+# then stops the servers. Exits non-zero if anything failed.
+#
+#   scripts/test.sh [ARGS…]     ARGS go to the test runner, e.g. a test-name filter:
+#                               scripts/test.sh send_happy      (make test ARGS=send_happy)
+#
+# The tests find the servers through AWS_ENDPOINT_URL (= MOTO_URL), AWS_ACCESS_KEY_ID,
+# AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_DEFAULT_REGION and PRISM_URL (see scripts/lib.sh).
+# MISSIVE_SKIP_INFRA=1 skips the infra checks.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$MISSIVE_ROOT"
+
+ensure_venv
+ensure_prism
+start_moto
+start_prism
+
+status=0
+
+if [[ -f scripts/check-infra.sh && "${MISSIVE_SKIP_INFRA:-0}" != 1 ]]; then
+  log "infra checks: scripts/check-infra.sh"
+  infra=0
+  run_tracked bash scripts/check-infra.sh || infra=$?
+  if [[ $infra -ne 0 ]]; then
+    log "FAILED: scripts/check-infra.sh (exit $infra); running the Rust tests all the same"
+    status=$infra
+  fi
+fi
+
+# Doc tests are not run (nextest does not run them).
+if cargo nextest --version >/dev/null 2>&1; then
+  if [[ "${CI:-}" == true && -z "${NEXTEST_PROFILE:-}" ]]; then
+    export NEXTEST_PROFILE=ci # .config/nextest.toml: stops a hung test
+  fi
+  runner=(cargo nextest run --workspace --no-fail-fast)
+else
+  log "cargo-nextest is not installed: using cargo test"
+  runner=(cargo test --workspace --no-fail-fast --lib --bins --tests)
+fi
+log "running: ${runner[*]} $*"
+tests=0
+run_tracked "${runner[@]}" "$@" || tests=$?
+if [[ $tests -ne 0 ]]; then
+  status=$tests
+fi
+
+# Nothing is printed after the runner's own summary; cleanup (on EXIT) is silent.
+exit "$status"

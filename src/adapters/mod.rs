@@ -1,0 +1,7 @@
+//! The AWS and HTTP sides of the ports: DynamoDB, SQS, Twilio, Secrets Manager.
+
+pub mod dynamo;
+pub mod provision;
+pub mod secrets;
+pub mod sqs;
+pub mod twilio;

@@ -1,0 +1,359 @@
+//! Environment → typed configuration, read once at start.
+//!
+//! Every function calls one `from_env` at cold start; a missing or malformed value fails
+//! initialisation with a message naming the variable. The lists of variables each function
+//! reads are public so that the SAM template test can compare them with the template.
+
+use std::time::Duration;
+
+use crate::secret::Secret;
+
+/// Variables read by `send`.
+pub const SEND_ENV_VARS: &[&str] = &[
+    "MESSAGE_LOG_TABLE",
+    "CONSENT_TABLE",
+    "SEND_QUEUE_URL",
+    "TWILIO_ACCOUNT_SID",
+    "TWILIO_AUTH_TOKEN",
+    "TWILIO_API_KEY_SID",
+    "TWILIO_API_KEY_SECRET",
+    "TWILIO_SECRET_ARN",
+    "TWILIO_WHATSAPP_FROM",
+    "TWILIO_MESSAGING_SERVICE_SID",
+    "TWILIO_ENABLED",
+    "TWILIO_API_BASE_URL",
+    "TWILIO_TIMEOUT_MS",
+    "STATUS_CALLBACK_URL",
+    "SEND_CONCURRENCY",
+    "MAX_ATTEMPTS",
+    "BACKOFF_BASE_SECONDS",
+    "LEASE_SECONDS",
+    "RECONCILE_DELAY_SECONDS",
+    "SWEEP_GRACE_SECONDS",
+    "CLOCK_SKEW_SECONDS",
+    "GIVE_UP_HOURS",
+    "CONSENT_POLICY",
+    "RETENTION_DAYS",
+];
+
+/// Variables read by `twilio-webhook`.
+pub const WEBHOOK_ENV_VARS: &[&str] = &[
+    "MESSAGE_LOG_TABLE",
+    "CONSENT_TABLE",
+    "TWILIO_ACCOUNT_SID",
+    "TWILIO_AUTH_TOKEN",
+    "TWILIO_SECRET_ARN",
+    "WEBHOOK_BASE_URL",
+];
+
+/// Variables read by `retry-sweep`.
+pub const SWEEP_ENV_VARS: &[&str] =
+    &["MESSAGE_LOG_TABLE", "SEND_QUEUE_URL", "SWEEP_RESCHEDULE_SECONDS", "SWEEP_MARGIN_SECONDS"];
+
+/// A configuration value that could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{name} is required")]
+    Missing { name: &'static str },
+    #[error("{name}: {reason}")]
+    Invalid { name: &'static str, reason: String },
+    #[error("TWILIO_ENABLED is true but Twilio is not configured: {missing}")]
+    TwilioRequired { missing: String },
+}
+
+/// Reads variables through a lookup function, so tests need not touch the process environment.
+pub struct Env<'a> {
+    lookup: Box<dyn Fn(&str) -> Option<String> + 'a>,
+}
+
+impl Env<'static> {
+    /// The process environment.
+    pub fn process() -> Self {
+        Env { lookup: Box::new(|name| std::env::var(name).ok()) }
+    }
+}
+
+impl<'a> Env<'a> {
+    /// Any lookup (a map in tests).
+    pub fn from_fn(lookup: impl Fn(&str) -> Option<String> + 'a) -> Self {
+        Env { lookup: Box::new(lookup) }
+    }
+
+    /// The value, or `None` when unset or blank.
+    pub fn optional(&self, name: &'static str) -> Option<String> {
+        (self.lookup)(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+    }
+
+    pub fn string_or(&self, name: &'static str, default: &str) -> String {
+        self.optional(name).unwrap_or_else(|| default.to_owned())
+    }
+
+    pub fn required(&self, name: &'static str) -> Result<String, ConfigError> {
+        self.optional(name).ok_or(ConfigError::Missing { name })
+    }
+
+    /// A whole number within `range`, or the default when unset.
+    pub fn number_or(
+        &self,
+        name: &'static str,
+        default: u64,
+        range: std::ops::RangeInclusive<u64>,
+    ) -> Result<u64, ConfigError> {
+        let Some(raw) = self.optional(name) else { return Ok(default) };
+        let value: u64 = raw
+            .parse()
+            .map_err(|_| ConfigError::Invalid { name, reason: format!("expected a whole number, got {raw:?}") })?;
+        if !range.contains(&value) {
+            return Err(ConfigError::Invalid {
+                name,
+                reason: format!("{value} is outside {}..={}", range.start(), range.end()),
+            });
+        }
+        Ok(value)
+    }
+
+    pub fn flag(&self, name: &'static str) -> Result<bool, ConfigError> {
+        match self.optional(name).as_deref().map(str::to_ascii_lowercase).as_deref() {
+            None | Some("false") | Some("0") | Some("no") => Ok(false),
+            Some("true") | Some("1") | Some("yes") => Ok(true),
+            Some(other) => Err(ConfigError::Invalid { name, reason: format!("expected true or false, got {other:?}") }),
+        }
+    }
+}
+
+/// Who may receive messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsentPolicy {
+    /// Send only to a phone whose consent is `opted_in` (the old service's `whatsapp_optin`).
+    RequireOptin,
+    /// Send unless the phone is `opted_out`.
+    HonourOptout,
+}
+
+/// Twilio settings as read from the environment, before the secret is merged in.
+#[derive(Debug, Clone, Default)]
+pub struct TwilioEnv {
+    pub account_sid: Option<String>,
+    pub auth_token: Option<Secret>,
+    pub api_key_sid: Option<String>,
+    pub api_key_secret: Option<Secret>,
+    pub secret_arn: Option<String>,
+    pub whatsapp_from: Option<String>,
+    pub messaging_service_sid: Option<String>,
+    pub enabled: bool,
+}
+
+impl TwilioEnv {
+    fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(TwilioEnv {
+            account_sid: env.optional("TWILIO_ACCOUNT_SID"),
+            auth_token: env.optional("TWILIO_AUTH_TOKEN").map(Secret::new),
+            api_key_sid: env.optional("TWILIO_API_KEY_SID"),
+            api_key_secret: env.optional("TWILIO_API_KEY_SECRET").map(Secret::new),
+            secret_arn: env.optional("TWILIO_SECRET_ARN"),
+            whatsapp_from: env.optional("TWILIO_WHATSAPP_FROM").map(|from| {
+                if from.starts_with("whatsapp:") {
+                    from
+                } else {
+                    format!("whatsapp:{from}")
+                }
+            }),
+            messaging_service_sid: env.optional("TWILIO_MESSAGING_SERVICE_SID"),
+            enabled: env.flag("TWILIO_ENABLED")?,
+        })
+    }
+
+    /// Merges the values of the Secrets Manager secret (they win over the environment).
+    pub fn with_secret(mut self, secret: TwilioSecret) -> Self {
+        self.auth_token = Some(secret.auth_token);
+        if secret.api_key_sid.is_some() {
+            self.api_key_sid = secret.api_key_sid;
+        }
+        if secret.api_key_secret.is_some() {
+            self.api_key_secret = secret.api_key_secret;
+        }
+        self
+    }
+
+    /// Live credentials, or why Twilio is not configured.
+    pub fn resolve(&self) -> Result<TwilioAccount, String> {
+        let mut missing = Vec::new();
+        if self.account_sid.is_none() {
+            missing.push("TWILIO_ACCOUNT_SID");
+        }
+        let credentials = match (&self.api_key_sid, &self.api_key_secret, &self.auth_token) {
+            (Some(sid), Some(secret), _) => Some(Credentials::ApiKey { sid: sid.clone(), secret: secret.clone() }),
+            (_, _, Some(token)) => Some(Credentials::AuthToken(token.clone())),
+            _ => None,
+        };
+        if credentials.is_none() {
+            missing.push("TWILIO_AUTH_TOKEN (or TWILIO_SECRET_ARN, or TWILIO_API_KEY_SID and TWILIO_API_KEY_SECRET)");
+        }
+        let sender = match (&self.messaging_service_sid, &self.whatsapp_from) {
+            (Some(mg), _) => Some(Sender::MessagingService(mg.clone())),
+            (None, Some(from)) => Some(Sender::From(from.clone())),
+            (None, None) => None,
+        };
+        if sender.is_none() {
+            missing.push("TWILIO_WHATSAPP_FROM or TWILIO_MESSAGING_SERVICE_SID");
+        }
+        match (&self.account_sid, credentials, sender) {
+            (Some(account_sid), Some(credentials), Some(sender)) => {
+                Ok(TwilioAccount { account_sid: account_sid.clone(), credentials, sender })
+            }
+            _ => Err(missing.join(", ")),
+        }
+    }
+}
+
+/// The JSON of the Secrets Manager secret named by `TWILIO_SECRET_ARN`.
+#[derive(Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TwilioSecret {
+    pub auth_token: Secret,
+    #[serde(default)]
+    pub auth_token_secondary: Option<Secret>,
+    #[serde(default)]
+    pub api_key_sid: Option<String>,
+    #[serde(default)]
+    pub api_key_secret: Option<Secret>,
+}
+
+impl std::fmt::Debug for TwilioSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TwilioSecret").finish_non_exhaustive()
+    }
+}
+
+/// How requests to Twilio authenticate.
+#[derive(Debug, Clone)]
+pub enum Credentials {
+    AuthToken(Secret),
+    ApiKey { sid: String, secret: Secret },
+}
+
+/// Where messages come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sender {
+    /// `whatsapp:+1415…`
+    From(String),
+    /// `MG…`
+    MessagingService(String),
+}
+
+/// A Twilio account ready to send.
+#[derive(Debug, Clone)]
+pub struct TwilioAccount {
+    pub account_sid: String,
+    pub credentials: Credentials,
+    pub sender: Sender,
+}
+
+/// Configuration of the `send` function.
+#[derive(Debug, Clone)]
+pub struct SendConfig {
+    pub message_log_table: String,
+    pub consent_table: String,
+    pub send_queue_url: String,
+    pub twilio: TwilioEnv,
+    pub twilio_api_base_url: String,
+    pub twilio_timeout: Duration,
+    pub status_callback_url: Option<String>,
+    pub send_concurrency: usize,
+    pub max_attempts: u32,
+    pub backoff_base_seconds: u64,
+    pub lease_seconds: i64,
+    pub reconcile_delay_seconds: i64,
+    pub sweep_grace_seconds: i64,
+    pub clock_skew_seconds: i64,
+    pub give_up_hours: i64,
+    pub consent_policy: ConsentPolicy,
+    pub retention_days: i64,
+}
+
+impl SendConfig {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let consent_policy = match env.string_or("CONSENT_POLICY", "require-optin").as_str() {
+            "require-optin" => ConsentPolicy::RequireOptin,
+            "honour-optout" => ConsentPolicy::HonourOptout,
+            other => {
+                return Err(ConfigError::Invalid {
+                    name: "CONSENT_POLICY",
+                    reason: format!("expected require-optin or honour-optout, got {other:?}"),
+                })
+            }
+        };
+        let status_callback_url = env.optional("STATUS_CALLBACK_URL");
+        if let Some(url) = &status_callback_url {
+            url::Url::parse(url)
+                .map_err(|e| ConfigError::Invalid { name: "STATUS_CALLBACK_URL", reason: e.to_string() })?;
+        }
+        let twilio_api_base_url = env.string_or("TWILIO_API_BASE_URL", "https://api.twilio.com");
+        url::Url::parse(&twilio_api_base_url)
+            .map_err(|e| ConfigError::Invalid { name: "TWILIO_API_BASE_URL", reason: e.to_string() })?;
+        Ok(SendConfig {
+            message_log_table: env.string_or("MESSAGE_LOG_TABLE", "MessageLog"),
+            consent_table: env.string_or("CONSENT_TABLE", "Consent"),
+            send_queue_url: env.required("SEND_QUEUE_URL")?,
+            twilio: TwilioEnv::from_env(env)?,
+            twilio_api_base_url: twilio_api_base_url.trim_end_matches('/').to_owned(),
+            twilio_timeout: Duration::from_millis(env.number_or("TWILIO_TIMEOUT_MS", 10_000, 100..=60_000)?),
+            status_callback_url,
+            send_concurrency: env.number_or("SEND_CONCURRENCY", 16, 1..=256)? as usize,
+            max_attempts: env.number_or("MAX_ATTEMPTS", 3, 1..=10)? as u32,
+            backoff_base_seconds: env.number_or("BACKOFF_BASE_SECONDS", 30, 0..=900)?,
+            lease_seconds: env.number_or("LEASE_SECONDS", 120, 1..=43_200)? as i64,
+            reconcile_delay_seconds: env.number_or("RECONCILE_DELAY_SECONDS", 30, 0..=900)? as i64,
+            sweep_grace_seconds: env.number_or("SWEEP_GRACE_SECONDS", 120, 0..=86_400)? as i64,
+            clock_skew_seconds: env.number_or("CLOCK_SKEW_SECONDS", 5, 0..=300)? as i64,
+            give_up_hours: env.number_or("GIVE_UP_HOURS", 24, 1..=24 * 14)? as i64,
+            consent_policy,
+            retention_days: env.number_or("RETENTION_DAYS", 365, 1..=3650)? as i64,
+        })
+    }
+}
+
+/// Configuration of the `twilio-webhook` function.
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    pub message_log_table: String,
+    pub consent_table: String,
+    pub twilio: TwilioEnv,
+    pub webhook_base_url: Option<String>,
+}
+
+impl WebhookConfig {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let webhook_base_url = env.optional("WEBHOOK_BASE_URL");
+        if let Some(url) = &webhook_base_url {
+            url::Url::parse(url)
+                .map_err(|e| ConfigError::Invalid { name: "WEBHOOK_BASE_URL", reason: e.to_string() })?;
+        }
+        Ok(WebhookConfig {
+            message_log_table: env.string_or("MESSAGE_LOG_TABLE", "MessageLog"),
+            consent_table: env.string_or("CONSENT_TABLE", "Consent"),
+            twilio: TwilioEnv::from_env(env)?,
+            webhook_base_url,
+        })
+    }
+}
+
+/// Configuration of the `retry-sweep` function.
+#[derive(Debug, Clone)]
+pub struct SweepConfig {
+    pub message_log_table: String,
+    pub send_queue_url: String,
+    pub reschedule_seconds: i64,
+    pub margin: Duration,
+}
+
+impl SweepConfig {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(SweepConfig {
+            message_log_table: env.string_or("MESSAGE_LOG_TABLE", "MessageLog"),
+            send_queue_url: env.required("SEND_QUEUE_URL")?,
+            reschedule_seconds: env.number_or("SWEEP_RESCHEDULE_SECONDS", 300, 1..=86_400)? as i64,
+            margin: Duration::from_secs(env.number_or("SWEEP_MARGIN_SECONDS", 5, 0..=600)?),
+        })
+    }
+}

@@ -1,0 +1,3 @@
+//! The logic of each function, over the ports.
+
+pub mod send;

@@ -1,0 +1,98 @@
+//! The shape of the two DynamoDB tables, in one place.
+//!
+//! The SAM template, the test set-up and the local pipeline all create the same tables; the
+//! template test compares `infra/template.yaml` with these definitions, so a key or an index
+//! can only change here and there together.
+
+/// The type of a key attribute, as DynamoDB names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyType {
+    /// `S`
+    String,
+    /// `N`
+    Number,
+}
+
+impl KeyType {
+    /// DynamoDB's one-letter name of the type.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyType::String => "S",
+            KeyType::Number => "N",
+        }
+    }
+}
+
+/// Which attributes an index carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Projection {
+    /// Every attribute.
+    All,
+    /// The keys and these attributes.
+    Include(&'static [&'static str]),
+}
+
+/// A global secondary index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexDef {
+    pub name: &'static str,
+    pub partition: (&'static str, KeyType),
+    pub sort: (&'static str, KeyType),
+    pub projection: Projection,
+}
+
+/// A table: its partition key, its indexes and its TTL attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableDef {
+    /// The logical name used in the SAM template (`MessageLogTable`, `ConsentTable`).
+    pub logical_id: &'static str,
+    pub partition: (&'static str, KeyType),
+    pub indexes: &'static [IndexDef],
+    pub ttl_attribute: Option<&'static str>,
+}
+
+/// Index name: items in flight, by shard and due time (the sweep).
+pub const RETRY_DUE_INDEX: &str = "retry-due";
+/// Index name: a campaign's items (report, failures).
+pub const BY_CAMPAIGN_INDEX: &str = "by-campaign";
+/// Index name: a phone's items (forget, reconcile, history).
+pub const BY_RECIPIENT_INDEX: &str = "by-recipient";
+
+/// Number of shards of the `retry-due` index.
+pub const RETRY_SHARDS: u32 = 16;
+
+pub const MESSAGE_LOG: TableDef = TableDef {
+    logical_id: "MessageLogTable",
+    partition: ("message_id", KeyType::String),
+    indexes: &[
+        IndexDef {
+            name: RETRY_DUE_INDEX,
+            partition: ("retry_shard", KeyType::Number),
+            sort: ("retry_due_at", KeyType::Number),
+            projection: Projection::All,
+        },
+        IndexDef {
+            name: BY_CAMPAIGN_INDEX,
+            partition: ("campaign", KeyType::String),
+            sort: ("message_id", KeyType::String),
+            projection: Projection::Include(&[
+                "status",
+                "twilio_status",
+                "attempts",
+                "last_error",
+                "last_error_code",
+                "updated_at",
+            ]),
+        },
+        IndexDef {
+            name: BY_RECIPIENT_INDEX,
+            partition: ("phone", KeyType::String),
+            sort: ("created_at", KeyType::Number),
+            projection: Projection::Include(&["twilio_sid", "status"]),
+        },
+    ],
+    ttl_attribute: Some("expires_at"),
+};
+
+pub const CONSENT: TableDef =
+    TableDef { logical_id: "ConsentTable", partition: ("phone", KeyType::String), indexes: &[], ttl_attribute: None };

@@ -1,0 +1,71 @@
+//! Builds each handler from its configuration and the AWS SDK configuration: what every
+//! `main` does once at cold start, shared with the CLI and the tests.
+
+use std::sync::Arc;
+
+use aws_config::SdkConfig;
+
+use crate::adapters::dynamo::{DynamoConsent, DynamoMessageLog};
+use crate::adapters::secrets::{read_twilio_secret, SecretError, SecretsManagerSource};
+use crate::adapters::sqs::SqsSendQueue;
+use crate::adapters::twilio::TwilioClient;
+use crate::config::{ConfigError, SendConfig, TwilioEnv};
+use crate::handlers::send::SendHandler;
+use crate::ports::{Messenger, SystemClock};
+
+/// Why a function could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+}
+
+/// The AWS SDK configuration from the environment (`AWS_ENDPOINT_URL` points every client at
+/// an emulator).
+pub async fn aws_config() -> SdkConfig {
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}
+
+/// Merges the Secrets Manager secret into the Twilio settings, when `TWILIO_SECRET_ARN` is set.
+pub async fn twilio_settings(twilio: TwilioEnv, aws: &SdkConfig) -> Result<TwilioEnv, SecretError> {
+    let Some(arn) = twilio.secret_arn.clone() else { return Ok(twilio) };
+    let client = aws_sdk_secretsmanager::Client::new(aws);
+    Ok(twilio.with_secret(read_twilio_secret(&client, &arn).await?))
+}
+
+/// The `send` handler: live Twilio when configured, else a dry run (refused when
+/// `TWILIO_ENABLED` is set).
+pub async fn send_handler(config: SendConfig, aws: &SdkConfig) -> Result<SendHandler, StartupError> {
+    let twilio = twilio_settings(config.twilio.clone(), aws).await?;
+    let messenger: Option<Arc<dyn Messenger>> = match twilio.resolve() {
+        Ok(account) => {
+            let mut client = TwilioClient::new(account, &config.twilio_api_base_url);
+            if let Some(arn) = &twilio.secret_arn {
+                client = client.with_credential_source(Box::new(SecretsManagerSource {
+                    client: aws_sdk_secretsmanager::Client::new(aws),
+                    arn: arn.clone(),
+                }));
+            }
+            Some(Arc::new(client))
+        }
+        Err(missing) if twilio.enabled => return Err(ConfigError::TwilioRequired { missing }.into()),
+        Err(missing) => {
+            tracing::warn!(missing = %missing, "Twilio is not configured: DRY RUN, every message is checked and recorded as dry_run, nothing is sent");
+            None
+        }
+    };
+    if config.status_callback_url.is_none() && messenger.is_some() {
+        tracing::warn!("STATUS_CALLBACK_URL is not set: no delivery tracking and no healing of lost answers");
+    }
+    let dynamo = aws_sdk_dynamodb::Client::new(aws);
+    Ok(SendHandler {
+        log: Arc::new(DynamoMessageLog::new(dynamo.clone(), &config.message_log_table)),
+        consent: Arc::new(DynamoConsent::new(dynamo, &config.consent_table)),
+        queue: Arc::new(SqsSendQueue::new(aws_sdk_sqs::Client::new(aws), &config.send_queue_url)),
+        messenger,
+        clock: Arc::new(SystemClock),
+        config,
+    })
+}

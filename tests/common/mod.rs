@@ -1,0 +1,226 @@
+//! The one shared set-up of the integration tests: fresh, uniquely named tables and queues on
+//! the moto server that the test command started (`AWS_ENDPOINT_URL`), a fake Twilio on a
+//! random loopback port, and the real handlers built as the functions build them.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, SystemTime};
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use fake_twilio::{FakeTwilio, Options};
+use missive::adapters::dynamo::{DynamoConsent, DynamoMessageLog};
+use missive::adapters::provision::{create_queues, create_table};
+use missive::config::{Env, SendConfig};
+use missive::domain::consent::{ConsentChange, ConsentSource, ConsentState};
+use missive::domain::phone::PhoneNumber;
+use missive::handlers::send::SendHandler;
+use missive::ports::{ConsentStore, LogItem, MessageLog};
+use missive::schema::{CONSENT, MESSAGE_LOG};
+
+pub const FROM: &str = "whatsapp:+14155238886";
+pub const PHONE: &str = "+33612345678";
+
+/// A name no other test uses.
+pub fn unique(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{prefix}-{}-{}-{:06x}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst),
+        rand::random::<u32>() & 0xff_ffff
+    )
+}
+
+/// The emulators' SDK configuration; fails loudly outside the test command.
+pub async fn aws() -> aws_config::SdkConfig {
+    assert!(
+        std::env::var("AWS_ENDPOINT_URL").is_ok_and(|url| url.starts_with("http://127.0.0.1")),
+        "AWS_ENDPOINT_URL must point at the moto server on loopback: run the tests through `make test`"
+    );
+    missive::wiring::aws_config().await
+}
+
+/// A number of the French mobile range, distinct per `n`.
+pub fn phone(n: u32) -> String {
+    format!("+336{:08}", 12_000_000 + n)
+}
+
+/// A version-1 body message.
+pub fn body_message(id: &str, to: &str, text: &str) -> String {
+    serde_json::json!({"v": 1, "message_id": id, "to": to, "body": text}).to_string()
+}
+
+pub struct TestEnv {
+    pub aws: aws_config::SdkConfig,
+    pub dynamo: aws_sdk_dynamodb::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub log_table: String,
+    pub consent_table: String,
+    pub queue_url: String,
+    pub dlq_url: String,
+    pub twilio: FakeTwilio,
+    pub vars: HashMap<&'static str, String>,
+}
+
+impl TestEnv {
+    pub async fn start() -> TestEnv {
+        Self::with_twilio(Options::default()).await
+    }
+
+    pub async fn with_twilio(options: Options) -> TestEnv {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+            .with_test_writer()
+            .try_init();
+        let aws = aws().await;
+        let dynamo = aws_sdk_dynamodb::Client::new(&aws);
+        let sqs = aws_sdk_sqs::Client::new(&aws);
+        let log_table = unique("MessageLog");
+        let consent_table = unique("Consent");
+        create_table(&dynamo, &log_table, &MESSAGE_LOG).await.expect("create MessageLog");
+        create_table(&dynamo, &consent_table, &CONSENT).await.expect("create Consent");
+        let queues = create_queues(&sqs, &unique("send"), 30).await.expect("create queues");
+        let twilio = FakeTwilio::start(options).await.expect("start fake Twilio");
+        let vars = HashMap::from([
+            ("MESSAGE_LOG_TABLE", log_table.clone()),
+            ("CONSENT_TABLE", consent_table.clone()),
+            ("SEND_QUEUE_URL", queues.queue_url.clone()),
+            ("TWILIO_ACCOUNT_SID", twilio.account_sid().to_owned()),
+            ("TWILIO_AUTH_TOKEN", twilio.auth_token().to_owned()),
+            ("TWILIO_WHATSAPP_FROM", FROM.to_owned()),
+            ("TWILIO_API_BASE_URL", twilio.base_url()),
+            ("TWILIO_TIMEOUT_MS", "2000".to_owned()),
+            ("STATUS_CALLBACK_URL", "https://hooks.example.org/twilio/status".to_owned()),
+            ("BACKOFF_BASE_SECONDS", "0".to_owned()),
+            ("RECONCILE_DELAY_SECONDS", "0".to_owned()),
+        ]);
+        TestEnv {
+            aws,
+            dynamo,
+            sqs,
+            log_table,
+            consent_table,
+            queue_url: queues.queue_url,
+            dlq_url: queues.dlq_url,
+            twilio,
+            vars,
+        }
+    }
+
+    /// Sets (or with `None`, unsets) a configuration variable for handlers built afterwards.
+    pub fn set(&mut self, name: &'static str, value: Option<&str>) {
+        match value {
+            Some(value) => self.vars.insert(name, value.to_owned()),
+            None => self.vars.remove(name),
+        };
+    }
+
+    pub fn env(&self) -> Env<'_> {
+        Env::from_fn(|name| self.vars.get(name).cloned())
+    }
+
+    pub fn send_config(&self) -> SendConfig {
+        SendConfig::from_env(&self.env()).expect("valid test configuration")
+    }
+
+    /// The send handler exactly as the `send` function builds it.
+    pub async fn send_handler(&self) -> SendHandler {
+        missive::wiring::send_handler(self.send_config(), &self.aws).await.expect("send handler")
+    }
+
+    pub fn log(&self) -> DynamoMessageLog {
+        DynamoMessageLog::new(self.dynamo.clone(), &self.log_table)
+    }
+
+    pub fn consent(&self) -> DynamoConsent {
+        DynamoConsent::new(self.dynamo.clone(), &self.consent_table)
+    }
+
+    pub async fn item(&self, id: &str) -> LogItem {
+        self.log().get(id).await.expect("GetItem").unwrap_or_else(|| panic!("no MessageLog item {id}"))
+    }
+
+    pub async fn maybe_item(&self, id: &str) -> Option<LogItem> {
+        self.log().get(id).await.expect("GetItem")
+    }
+
+    pub async fn set_consent(&self, phone: &str, state: ConsentState) {
+        let change = ConsentChange { state, source: ConsentSource::Cli, has_evidence: true };
+        let applied = self
+            .consent()
+            .change(&PhoneNumber::parse(phone).unwrap(), change, "test set-up", chrono::Utc::now().timestamp())
+            .await
+            .expect("consent change");
+        assert!(applied);
+    }
+
+    pub async fn opt_in(&self, phones: &[&str]) {
+        for phone in phones {
+            self.set_consent(phone, ConsentState::OptedIn).await;
+        }
+    }
+
+    /// Runs one SQS batch of these bodies through `handler`, as Lambda would (15 minutes left).
+    pub async fn run_send(&self, handler: &SendHandler, bodies: &[String]) -> SqsBatchResponse {
+        handler.handle(sqs_event(bodies), SystemTime::now() + Duration::from_secs(900)).await
+    }
+
+    /// Receives and deletes every message that becomes visible within `wait`.
+    pub async fn drain_queue(&self, url: &str, wait: Duration) -> Vec<String> {
+        let deadline = std::time::Instant::now() + wait;
+        let mut bodies = Vec::new();
+        while std::time::Instant::now() < deadline {
+            let output = self
+                .sqs
+                .receive_message()
+                .queue_url(url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(1)
+                .send()
+                .await
+                .expect("ReceiveMessage");
+            for message in output.messages.unwrap_or_default() {
+                bodies.push(message.body.clone().unwrap_or_default());
+                self.sqs
+                    .delete_message()
+                    .queue_url(url)
+                    .receipt_handle(message.receipt_handle.unwrap_or_default())
+                    .send()
+                    .await
+                    .expect("DeleteMessage");
+            }
+        }
+        bodies
+    }
+
+    /// The bodies re-enqueued on the send queue (waits long enough for a zero delay).
+    pub async fn requeued(&self) -> Vec<String> {
+        self.drain_queue(&self.queue_url, Duration::from_secs(2)).await
+    }
+}
+
+/// An SQS event with one record per body, as Lambda delivers it.
+pub fn sqs_event(bodies: &[String]) -> SqsEvent {
+    let mut event = SqsEvent::default();
+    event.records = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, body)| {
+            let mut record = SqsMessage::default();
+            record.message_id = Some(format!("sqs-{i}"));
+            record.receipt_handle = Some(format!("receipt-{i}"));
+            record.body = Some(body.clone());
+            record.event_source = Some("aws:sqs".into());
+            record
+        })
+        .collect();
+    event
+}
+
+/// The identifiers of a response's batch item failures.
+pub fn failures(response: &SqsBatchResponse) -> Vec<String> {
+    let mut ids: Vec<String> = response.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
+    ids.sort();
+    ids
+}
