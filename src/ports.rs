@@ -229,6 +229,50 @@ pub trait ConsentStore: Send + Sync {
 #[async_trait]
 pub trait SendQueue: Send + Sync {
     async fn send(&self, body: &str, delay_seconds: u32) -> Result<(), StoreError>;
+
+    /// Sends up to 10 bodies in one call; returns the indexes of the entries that failed.
+    async fn send_batch(&self, bodies: &[&str]) -> Vec<usize>;
+}
+
+/// Where a page of the `retry-due` index ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueCursor {
+    pub message_id: String,
+    pub retry_due_at: i64,
+}
+
+/// What the sweep does to an item it read as due; the write repeats the values read, so it
+/// applies only if nothing took the item meanwhile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SweepAction {
+    /// `retrying` or `in_doubt`: push `retry_due_at` forward, then enqueue.
+    Reschedule,
+    /// `sending` with an expired lease: its taker died; make it `in_doubt`, then enqueue.
+    MarkInDoubt,
+    /// `sending` with a live lease: due again when the lease ends; nothing enqueued.
+    FollowLease,
+}
+
+/// The sweep's view of MessageLog: the sparse `retry-due` index.
+#[async_trait]
+pub trait RetryIndex: Send + Sync {
+    /// One page of shard `shard`'s items with `retry_due_at <= now`.
+    async fn due_page(
+        &self,
+        shard: u32,
+        now: i64,
+        after: Option<DueCursor>,
+    ) -> Result<(Vec<LogItem>, Option<DueCursor>), StoreError>;
+
+    /// The conditional write of `action` on `item` as read; `false` when another sweep or a
+    /// `send` took it meanwhile.
+    async fn sweep_take(
+        &self,
+        item: &LogItem,
+        action: SweepAction,
+        now: i64,
+        reschedule_at: i64,
+    ) -> Result<bool, StoreError>;
 }
 
 /// A create request, as Missive means it (the adapter turns it into Twilio's form fields).
@@ -318,4 +362,41 @@ impl Clock for SystemClock {
     fn now(&self) -> i64 {
         chrono::Utc::now().timestamp()
     }
+}
+
+/// A status callback from Twilio, as the webhook applies it to a MessageLog item.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusReport {
+    /// `MessageSid`.
+    pub sid: String,
+    /// `MessageStatus` (`queued`, `sent`, `delivered`, `read`, `failed`, `undelivered`, …).
+    pub twilio_status: String,
+    /// Its rank in Twilio's lifecycle (`domain::status::twilio_rank`).
+    pub rank: u8,
+    /// Our status for it (`domain::status::status_for_twilio`).
+    pub status: crate::domain::status::Status,
+    /// For `failed` / `undelivered`: `ErrorCode`, and the readable `last_error`.
+    pub error_code: Option<u32>,
+    pub last_error: Option<String>,
+    pub now: i64,
+}
+
+/// The result of applying a status callback.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallbackWrite {
+    /// Applied; the item as it was before the write.
+    Applied(LogItem),
+    /// The condition failed; the item as it was (`None`: there is no item).
+    Refused(Option<LogItem>),
+}
+
+/// The webhook's view of MessageLog (DESIGN.md, "Webhook", "Status callback").
+#[async_trait]
+pub trait StatusCallbackLog: Send + Sync {
+    /// The one conditional `UpdateItem`: the item exists, holds no SID or this one, its
+    /// `twilio_rank` is below the report's, and it is neither `rejected` nor `dry_run`.
+    async fn apply_status(&self, message_id: &str, report: &StatusReport) -> Result<CallbackWrite, StoreError>;
+
+    /// Adds `sid` to the item's `extra_sids` (a duplicate create); `false` when there is no item.
+    async fn add_extra_sid(&self, message_id: &str, sid: &str, now: i64) -> Result<bool, StoreError>;
 }

@@ -69,3 +69,14 @@ pub async fn send_handler(config: SendConfig, aws: &SdkConfig) -> Result<SendHan
         config,
     })
 }
+
+/// The `retry-sweep` handler.
+pub fn sweep_handler(config: crate::config::SweepConfig, aws: &SdkConfig) -> crate::handlers::sweep::SweepHandler {
+    let dynamo = aws_sdk_dynamodb::Client::new(aws);
+    crate::handlers::sweep::SweepHandler {
+        index: Arc::new(DynamoMessageLog::new(dynamo, &config.message_log_table)),
+        queue: Arc::new(SqsSendQueue::new(aws_sdk_sqs::Client::new(aws), &config.send_queue_url)),
+        clock: Arc::new(SystemClock),
+        config,
+    }
+}

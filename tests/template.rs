@@ -11,9 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use missive::config::{
-    Env, SendConfig, SweepConfig, WebhookConfig, SEND_ENV_VARS, SWEEP_ENV_VARS, WEBHOOK_ENV_VARS,
-};
+use missive::config::{Env, SendConfig, SweepConfig, WebhookConfig, SEND_ENV_VARS, SWEEP_ENV_VARS, WEBHOOK_ENV_VARS};
 use missive::schema::{Projection, TableDef, CONSENT, MESSAGE_LOG};
 use serde_yaml::{Mapping, Value};
 
@@ -48,12 +46,7 @@ const WEBHOOK: Function = Function {
     logical_id: "TwilioWebhookFunction",
     binary: "twilio-webhook",
     reads: WEBHOOK_ENV_VARS,
-    required: &[
-        "MESSAGE_LOG_TABLE",
-        "CONSENT_TABLE",
-        "TWILIO_ACCOUNT_SID",
-        "TWILIO_SECRET_ARN",
-    ],
+    required: &["MESSAGE_LOG_TABLE", "CONSENT_TABLE", "TWILIO_ACCOUNT_SID", "TWILIO_SECRET_ARN"],
 };
 
 const SWEEP: Function = Function {
@@ -66,11 +59,7 @@ const SWEEP: Function = Function {
 const FUNCTIONS: [&Function; 3] = [&SEND, &WEBHOOK, &SWEEP];
 
 /// Variables that hold a credential: never set in the template (the secret's ARN is).
-const SECRET_VARS: &[&str] = &[
-    "TWILIO_AUTH_TOKEN",
-    "TWILIO_API_KEY_SECRET",
-    "TWILIO_API_KEY_SID",
-];
+const SECRET_VARS: &[&str] = &["TWILIO_AUTH_TOKEN", "TWILIO_API_KEY_SECRET", "TWILIO_API_KEY_SID"];
 
 /// EMF metrics each function writes (DESIGN.md, "Metrics and alarms"), by the `Function`
 /// dimension's value.
@@ -105,10 +94,7 @@ const METRICS: &[(&str, &[&str])] = &[
             "ReconcileMissed",
         ],
     ),
-    (
-        "retry-sweep",
-        &["Due", "Enqueued", "EnqueueFailed", "LeftForNextRun"],
-    ),
+    ("retry-sweep", &["Due", "Enqueued", "EnqueueFailed", "LeftForNextRun"]),
 ];
 
 // ---- reading the template -------------------------------------------------------------------
@@ -128,33 +114,24 @@ fn template_path() -> PathBuf {
 
 fn template() -> Value {
     let path = template_path();
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
     serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()))
 }
 
 fn mapping<'a>(v: &'a Value, what: &str) -> &'a Mapping {
-    v.as_mapping()
-        .unwrap_or_else(|| panic!("{what}: expected a mapping, got {v:?}"))
+    v.as_mapping().unwrap_or_else(|| panic!("{what}: expected a mapping, got {v:?}"))
 }
 
 fn resources(t: &Value) -> &Mapping {
-    mapping(
-        t.get("Resources").expect("template has no Resources"),
-        "Resources",
-    )
+    mapping(t.get("Resources").expect("template has no Resources"), "Resources")
 }
 
 fn resource<'a>(t: &'a Value, logical_id: &str) -> &'a Value {
-    resources(t)
-        .get(logical_id)
-        .unwrap_or_else(|| panic!("template has no resource {logical_id}"))
+    resources(t).get(logical_id).unwrap_or_else(|| panic!("template has no resource {logical_id}"))
 }
 
 fn props<'a>(t: &'a Value, logical_id: &str) -> &'a Value {
-    resource(t, logical_id)
-        .get("Properties")
-        .unwrap_or_else(|| panic!("{logical_id} has no Properties"))
+    resource(t, logical_id).get("Properties").unwrap_or_else(|| panic!("{logical_id} has no Properties"))
 }
 
 /// Follows a path of mapping keys.
@@ -166,15 +143,11 @@ fn at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a Value> {
 /// `{Ref: X}` / `{Fn::GetAtt: …}` (returned without `Fn::`).
 fn tagged(v: &Value) -> Option<(String, &Value)> {
     match v {
-        Value::Tagged(t) => Some((
-            t.tag.to_string().trim_start_matches('!').to_owned(),
-            &t.value,
-        )),
+        Value::Tagged(t) => Some((t.tag.to_string().trim_start_matches('!').to_owned(), &t.value)),
         Value::Mapping(m) if m.len() == 1 => {
             let (k, inner) = m.iter().next()?;
             let k = k.as_str()?;
-            (k == "Ref" || k.starts_with("Fn::"))
-                .then(|| (k.trim_start_matches("Fn::").to_owned(), inner))
+            (k == "Ref" || k.starts_with("Fn::")).then(|| (k.trim_start_matches("Fn::").to_owned(), inner))
         }
         _ => None,
     }
@@ -199,9 +172,7 @@ fn getatt_target(v: &Value) -> Option<(String, String)> {
             let (res, attr) = s.split_once('.')?;
             Some((res.to_owned(), attr.to_owned()))
         }
-        Value::Sequence(seq) if seq.len() == 2 => {
-            Some((seq[0].as_str()?.to_owned(), seq[1].as_str()?.to_owned()))
-        }
+        Value::Sequence(seq) if seq.len() == 2 => Some((seq[0].as_str()?.to_owned(), seq[1].as_str()?.to_owned())),
         _ => None,
     }
 }
@@ -258,11 +229,7 @@ impl Problems {
     }
 
     fn assert_none(self, what: &str) {
-        assert!(
-            self.0.is_empty(),
-            "{what}: infra/template.yaml and the code disagree:\n  - {}",
-            self.0.join("\n  - ")
-        );
+        assert!(self.0.is_empty(), "{what}: infra/template.yaml and the code disagree:\n  - {}", self.0.join("\n  - "));
     }
 }
 
@@ -274,10 +241,7 @@ fn check_table(t: &Value, def: &TableDef, p: &mut Problems) {
         p.push(format!("no resource {id}"));
         return;
     };
-    p.check(
-        str_at(res, &["Type"]) == Some("AWS::DynamoDB::Table"),
-        || format!("{id}: not an AWS::DynamoDB::Table"),
-    );
+    p.check(str_at(res, &["Type"]) == Some("AWS::DynamoDB::Table"), || format!("{id}: not an AWS::DynamoDB::Table"));
     p.check(str_at(res, &["DeletionPolicy"]) == Some("Retain"), || {
         format!("{id}: DeletionPolicy should be Retain (the audit log and the opt-outs outlive the stack)")
     });
@@ -288,9 +252,7 @@ fn check_table(t: &Value, def: &TableDef, p: &mut Problems) {
     let mut expected: BTreeMap<&str, &str> = BTreeMap::new();
     let mut add = |p: &mut Problems, (name, ty): (&'static str, missive::schema::KeyType)| {
         if let Some(prev) = expected.insert(name, ty.as_str()) {
-            p.check(prev == ty.as_str(), || {
-                format!("schema.rs: {name} has two key types in {id}")
-            });
+            p.check(prev == ty.as_str(), || format!("schema.rs: {name} has two key types in {id}"));
         }
     };
     add(p, def.partition);
@@ -299,22 +261,12 @@ fn check_table(t: &Value, def: &TableDef, p: &mut Problems) {
         add(p, idx.sort);
     }
     let mut defined: BTreeMap<String, String> = BTreeMap::new();
-    for a in props
-        .get("AttributeDefinitions")
-        .and_then(Value::as_sequence)
-        .into_iter()
-        .flatten()
-    {
+    for a in props.get("AttributeDefinitions").and_then(Value::as_sequence).into_iter().flatten() {
         let name = str_at(a, &["AttributeName"]).unwrap_or("?").to_owned();
         let ty = str_at(a, &["AttributeType"]).unwrap_or("?").to_owned();
-        p.check(defined.insert(name.clone(), ty).is_none(), || {
-            format!("{id}: {name} defined twice")
-        });
+        p.check(defined.insert(name.clone(), ty).is_none(), || format!("{id}: {name} defined twice"));
     }
-    let defined_ref: BTreeMap<&str, &str> = defined
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
+    let defined_ref: BTreeMap<&str, &str> = defined.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     p.check(defined_ref == expected, || {
         format!("{id}: AttributeDefinitions {defined_ref:?}, schema.rs has {expected:?}")
     });
@@ -332,15 +284,9 @@ fn check_table(t: &Value, def: &TableDef, p: &mut Problems) {
             .collect()
     };
     let table_keys = key_schema(props.get("KeySchema"));
-    p.check(
-        table_keys == vec![(def.partition.0.to_owned(), "HASH".to_owned())],
-        || {
-            format!(
-                "{id}: KeySchema {table_keys:?}, schema.rs has partition key {} only",
-                def.partition.0
-            )
-        },
-    );
+    p.check(table_keys == vec![(def.partition.0.to_owned(), "HASH".to_owned())], || {
+        format!("{id}: KeySchema {table_keys:?}, schema.rs has partition key {} only", def.partition.0)
+    });
 
     // Indexes: the same names, no more, no less; keys and projections.
     let gsis: Vec<&Value> = props
@@ -348,33 +294,18 @@ fn check_table(t: &Value, def: &TableDef, p: &mut Problems) {
         .and_then(Value::as_sequence)
         .map(|s| s.iter().collect())
         .unwrap_or_default();
-    let names: BTreeSet<&str> = gsis
-        .iter()
-        .filter_map(|g| str_at(g, &["IndexName"]))
-        .collect();
+    let names: BTreeSet<&str> = gsis.iter().filter_map(|g| str_at(g, &["IndexName"])).collect();
     let want_names: BTreeSet<&str> = def.indexes.iter().map(|i| i.name).collect();
-    p.check(
-        names == want_names && gsis.len() == def.indexes.len(),
-        || format!("{id}: indexes {names:?}, schema.rs has {want_names:?}"),
-    );
+    p.check(names == want_names && gsis.len() == def.indexes.len(), || {
+        format!("{id}: indexes {names:?}, schema.rs has {want_names:?}")
+    });
     for idx in def.indexes {
-        let Some(g) = gsis
-            .iter()
-            .find(|g| str_at(g, &["IndexName"]) == Some(idx.name))
-        else {
+        let Some(g) = gsis.iter().find(|g| str_at(g, &["IndexName"]) == Some(idx.name)) else {
             continue;
         };
         let keys = key_schema(g.get("KeySchema"));
-        let want = vec![
-            (idx.partition.0.to_owned(), "HASH".to_owned()),
-            (idx.sort.0.to_owned(), "RANGE".to_owned()),
-        ];
-        p.check(keys == want, || {
-            format!(
-                "{id}/{}: KeySchema {keys:?}, schema.rs has {want:?}",
-                idx.name
-            )
-        });
+        let want = vec![(idx.partition.0.to_owned(), "HASH".to_owned()), (idx.sort.0.to_owned(), "RANGE".to_owned())];
+        p.check(keys == want, || format!("{id}/{}: KeySchema {keys:?}, schema.rs has {want:?}", idx.name));
         let ptype = str_at(g, &["Projection", "ProjectionType"]);
         let non_key: Vec<&str> = at(g, &["Projection", "NonKeyAttributes"])
             .and_then(Value::as_sequence)
@@ -384,10 +315,7 @@ fn check_table(t: &Value, def: &TableDef, p: &mut Problems) {
             .collect();
         match idx.projection {
             Projection::All => p.check(ptype == Some("ALL") && non_key.is_empty(), || {
-                format!(
-                    "{id}/{}: projection {ptype:?} {non_key:?}, schema.rs has ALL",
-                    idx.name
-                )
+                format!("{id}/{}: projection {ptype:?} {non_key:?}, schema.rs has ALL", idx.name)
             }),
             Projection::Include(attrs) => {
                 let got: BTreeSet<&str> = non_key.iter().copied().collect();
@@ -407,32 +335,19 @@ fn check_table(t: &Value, def: &TableDef, p: &mut Problems) {
                 && ttl.and_then(|t| t.get("Enabled")).and_then(Value::as_bool) == Some(true),
             || format!("{id}: TTL should be enabled on {attr}, got {ttl:?}"),
         ),
-        None => p.check(ttl.is_none(), || {
-            format!("{id}: schema.rs has no TTL, the template sets {ttl:?}")
-        }),
+        None => p.check(ttl.is_none(), || format!("{id}: schema.rs has no TTL, the template sets {ttl:?}")),
     }
 
     // What the issue asks of every table.
+    p.check(str_at(props, &["BillingMode"]) == Some("PAY_PER_REQUEST"), || format!("{id}: not on-demand"));
     p.check(
-        str_at(props, &["BillingMode"]) == Some("PAY_PER_REQUEST"),
-        || format!("{id}: not on-demand"),
-    );
-    p.check(
-        at(
-            props,
-            &[
-                "PointInTimeRecoverySpecification",
-                "PointInTimeRecoveryEnabled",
-            ],
-        )
-        .and_then(Value::as_bool)
+        at(props, &["PointInTimeRecoverySpecification", "PointInTimeRecoveryEnabled"]).and_then(Value::as_bool)
             == Some(true),
         || format!("{id}: point-in-time recovery off"),
     );
-    p.check(
-        at(props, &["SSESpecification", "SSEEnabled"]).and_then(Value::as_bool) == Some(true),
-        || format!("{id}: SSESpecification.SSEEnabled is not true"),
-    );
+    p.check(at(props, &["SSESpecification", "SSEEnabled"]).and_then(Value::as_bool) == Some(true), || {
+        format!("{id}: SSESpecification.SSEEnabled is not true")
+    });
 }
 
 #[test]
@@ -446,10 +361,9 @@ fn tables_match_schema() {
     for (id, res) in resources(&t) {
         let id = id.as_str().unwrap_or("?");
         if str_at(res, &["Type"]) == Some("AWS::DynamoDB::Table") {
-            p.check(
-                id == MESSAGE_LOG.logical_id || id == CONSENT.logical_id,
-                || format!("{id}: a table src/schema.rs does not know"),
-            );
+            p.check(id == MESSAGE_LOG.logical_id || id == CONSENT.logical_id, || {
+                format!("{id}: a table src/schema.rs does not know")
+            });
         }
     }
     p.assert_none("tables");
@@ -488,27 +402,16 @@ fn environment_is_exactly_what_each_function_reads() {
         let set: BTreeSet<&str> = vars.keys().filter_map(Value::as_str).collect();
         for name in &set {
             p.check(f.reads.contains(name), || {
-                format!(
-                    "{}: sets {name}, which {} never reads (config.rs)",
-                    f.logical_id, f.binary
-                )
+                format!("{}: sets {name}, which {} never reads (config.rs)", f.logical_id, f.binary)
             });
             p.check(!SECRET_VARS.contains(name), || {
-                format!(
-                    "{}: sets the credential {name}; pass TWILIO_SECRET_ARN instead",
-                    f.logical_id
-                )
+                format!("{}: sets the credential {name}; pass TWILIO_SECRET_ARN instead", f.logical_id)
             });
         }
         for name in f.required {
-            p.check(set.contains(name), || {
-                format!("{}: does not set {name}", f.logical_id)
-            });
+            p.check(set.contains(name), || format!("{}: does not set {name}", f.logical_id));
             p.check(f.reads.contains(name), || {
-                format!(
-                    "this test requires {name} of {}, which config.rs does not list",
-                    f.binary
-                )
+                format!("this test requires {name} of {}, which config.rs does not list", f.binary)
             });
         }
     }
@@ -519,14 +422,9 @@ fn environment_is_exactly_what_each_function_reads() {
     });
     // The secret's ARN comes from a parameter, and the parameter is no credential itself.
     for f in [&SEND, &WEBHOOK] {
-        let arn = env_vars(&t, f)
-            .get("TWILIO_SECRET_ARN")
-            .and_then(ref_target);
+        let arn = env_vars(&t, f).get("TWILIO_SECRET_ARN").and_then(ref_target);
         p.check(arn.is_some_and(|a| parameter(&t, a).is_some()), || {
-            format!(
-                "{}: TWILIO_SECRET_ARN should be !Ref of a parameter, got {arn:?}",
-                f.logical_id
-            )
+            format!("{}: TWILIO_SECRET_ARN should be !Ref of a parameter, got {arn:?}", f.logical_id)
         });
     }
     p.assert_none("environment");
@@ -540,19 +438,14 @@ fn env_value(t: &Value, v: &Value) -> Option<String> {
     }
     let name = ref_target(v)?;
     let param = parameter(t, name)?;
-    param
-        .get("Default")
-        .and_then(scalar)
-        .or_else(|| sample_parameter(name))
+    param.get("Default").and_then(scalar).or_else(|| sample_parameter(name))
 }
 
 /// Values for parameters without a default, in the shape their AllowedPattern demands.
 fn sample_parameter(name: &str) -> Option<String> {
     match name {
         "TwilioAccountSid" => Some(format!("AC{}", "0".repeat(32))),
-        "TwilioSecretArn" => Some(
-            "arn:aws:secretsmanager:eu-west-3:123456789012:secret:missive/twilio-AbCdEf".into(),
-        ),
+        "TwilioSecretArn" => Some("arn:aws:secretsmanager:eu-west-3:123456789012:secret:missive/twilio-AbCdEf".into()),
         _ => None,
     }
 }
@@ -573,12 +466,7 @@ fn parameter_values(param: &Value) -> Vec<String> {
             out.push(v);
         }
     }
-    for v in param
-        .get("AllowedValues")
-        .and_then(Value::as_sequence)
-        .into_iter()
-        .flatten()
-    {
+    for v in param.get("AllowedValues").and_then(Value::as_sequence).into_iter().flatten() {
         if let Some(v) = scalar(v) {
             out.push(v);
         }
@@ -589,12 +477,7 @@ fn parameter_values(param: &Value) -> Vec<String> {
 /// Runs the function's own configuration reader over the template's environment: with the
 /// defaults, and with every value each bound parameter allows. A value the code refuses (out
 /// of its range, an unknown policy name) fails here rather than at a deployed cold start.
-fn check_config(
-    t: &Value,
-    f: &Function,
-    from_env: &dyn Fn(&Env) -> Result<(), String>,
-    p: &mut Problems,
-) {
+fn check_config(t: &Value, f: &Function, from_env: &dyn Fn(&Env) -> Result<(), String>, p: &mut Problems) {
     let vars = env_vars(t, f);
     let base: BTreeMap<String, String> = vars
         .iter()
@@ -604,19 +487,12 @@ fn check_config(
             Some((k, value))
         })
         .collect();
-    let run =
-        |env: &BTreeMap<String, String>| from_env(&Env::from_fn(|name| env.get(name).cloned()));
+    let run = |env: &BTreeMap<String, String>| from_env(&Env::from_fn(|name| env.get(name).cloned()));
     if let Err(e) = run(&base) {
-        p.push(format!(
-            "{}: the code refuses the template's defaults: {e}",
-            f.logical_id
-        ));
+        p.push(format!("{}: the code refuses the template's defaults: {e}", f.logical_id));
     }
     for (k, v) in vars {
-        let (Some(k), Some(param)) = (
-            k.as_str(),
-            ref_target(v).and_then(|name| parameter(t, name)),
-        ) else {
+        let (Some(k), Some(param)) = (k.as_str(), ref_target(v).and_then(|name| parameter(t, name))) else {
             continue;
         };
         for value in parameter_values(param) {
@@ -636,36 +512,9 @@ fn check_config(
 fn the_code_accepts_the_template_values() {
     let t = template();
     let mut p = Problems::default();
-    check_config(
-        &t,
-        &SEND,
-        &|env| {
-            SendConfig::from_env(env)
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        },
-        &mut p,
-    );
-    check_config(
-        &t,
-        &WEBHOOK,
-        &|env| {
-            WebhookConfig::from_env(env)
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        },
-        &mut p,
-    );
-    check_config(
-        &t,
-        &SWEEP,
-        &|env| {
-            SweepConfig::from_env(env)
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        },
-        &mut p,
-    );
+    check_config(&t, &SEND, &|env| SendConfig::from_env(env).map(|_| ()).map_err(|e| e.to_string()), &mut p);
+    check_config(&t, &WEBHOOK, &|env| WebhookConfig::from_env(env).map(|_| ()).map_err(|e| e.to_string()), &mut p);
+    check_config(&t, &SWEEP, &|env| SweepConfig::from_env(env).map(|_| ()).map_err(|e| e.to_string()), &mut p);
     p.assert_none("configuration values");
 }
 
@@ -676,26 +525,17 @@ fn functions_build_the_workspace_binaries() {
     for f in FUNCTIONS {
         let res = resource(&t, f.logical_id);
         let id = f.logical_id;
-        p.check(
-            str_at(res, &["Type"]) == Some("AWS::Serverless::Function"),
-            || format!("{id}: not a SAM function"),
-        );
-        p.check(
-            str_at(res, &["Metadata", "BuildMethod"]) == Some("rust-cargolambda"),
-            || format!("{id}: Metadata.BuildMethod is not rust-cargolambda"),
-        );
+        p.check(str_at(res, &["Type"]) == Some("AWS::Serverless::Function"), || format!("{id}: not a SAM function"));
+        p.check(str_at(res, &["Metadata", "BuildMethod"]) == Some("rust-cargolambda"), || {
+            format!("{id}: Metadata.BuildMethod is not rust-cargolambda")
+        });
         let binary = str_at(res, &["Metadata", "BuildProperties", "Binary"]);
-        p.check(binary == Some(f.binary), || {
-            format!("{id}: builds binary {binary:?}, expected {:?}", f.binary)
-        });
+        p.check(binary == Some(f.binary), || format!("{id}: builds binary {binary:?}, expected {:?}", f.binary));
         let props = &res["Properties"];
-        p.check(
-            str_at(props, &["Runtime"]) == Some("provided.al2023"),
-            || format!("{id}: Runtime is not provided.al2023"),
-        );
-        p.check(str_at(props, &["Handler"]) == Some("bootstrap"), || {
-            format!("{id}: Handler is not bootstrap")
+        p.check(str_at(props, &["Runtime"]) == Some("provided.al2023"), || {
+            format!("{id}: Runtime is not provided.al2023")
         });
+        p.check(str_at(props, &["Handler"]) == Some("bootstrap"), || format!("{id}: Handler is not bootstrap"));
         let arch: Vec<&str> = props
             .get("Architectures")
             .and_then(Value::as_sequence)
@@ -703,16 +543,11 @@ fn functions_build_the_workspace_binaries() {
             .flatten()
             .filter_map(Value::as_str)
             .collect();
-        p.check(arch == ["arm64"], || {
-            format!("{id}: Architectures {arch:?}, expected [arm64]")
+        p.check(arch == ["arm64"], || format!("{id}: Architectures {arch:?}, expected [arm64]"));
+        p.check(str_at(props, &["LoggingConfig", "LogFormat"]) == Some("JSON"), || {
+            format!("{id}: LogFormat is not JSON")
         });
-        p.check(
-            str_at(props, &["LoggingConfig", "LogFormat"]) == Some("JSON"),
-            || format!("{id}: LogFormat is not JSON"),
-        );
-        p.check(props.get("Timeout").and_then(number).is_some(), || {
-            format!("{id}: no literal Timeout")
-        });
+        p.check(props.get("Timeout").and_then(number).is_some(), || format!("{id}: no literal Timeout"));
 
         // CodeUri is the package that defines the binary (cargo lambda runs `--bin <name>`
         // there), relative to infra/.
@@ -721,16 +556,9 @@ fn functions_build_the_workspace_binaries() {
             Some(code_uri) => {
                 let manifest = root_dir().join("infra").join(code_uri).join("Cargo.toml");
                 match std::fs::read_to_string(&manifest) {
-                    Err(e) => p.push(format!(
-                        "{id}: CodeUri {code_uri}: {}: {e}",
-                        manifest.display()
-                    )),
+                    Err(e) => p.push(format!("{id}: CodeUri {code_uri}: {}: {e}", manifest.display())),
                     Ok(text) => p.check(defines_bin(&text, f.binary, &manifest), || {
-                        format!(
-                            "{id}: {} defines no binary {:?}",
-                            manifest.display(),
-                            f.binary
-                        )
+                        format!("{id}: {} defines no binary {:?}", manifest.display(), f.binary)
                     }),
                 }
             }
@@ -762,10 +590,7 @@ fn defines_bin(manifest: &str, bin: &str, path: &Path) -> bool {
             }
         }
     }
-    package_name.as_deref() == Some(bin)
-        && path
-            .parent()
-            .is_some_and(|dir| dir.join("src/main.rs").exists())
+    package_name.as_deref() == Some(bin) && path.parent().is_some_and(|dir| dir.join("src/main.rs").exists())
 }
 
 #[test]
@@ -779,37 +604,20 @@ fn sweep_runs_every_10_minutes() {
         .values()
         .filter(|e| matches!(str_at(e, &["Type"]), Some("Schedule" | "ScheduleV2")))
         .filter_map(|e| {
-            str_at(e, &["Properties", "Schedule"])
-                .or_else(|| str_at(e, &["Properties", "ScheduleExpression"]))
+            str_at(e, &["Properties", "Schedule"]).or_else(|| str_at(e, &["Properties", "ScheduleExpression"]))
         })
         .collect();
-    assert_eq!(
-        schedules,
-        ["rate(10 minutes)"],
-        "RetrySweepFunction: one schedule, rate(10 minutes)"
-    );
-    let sweep_timeout = props(&t, SWEEP.logical_id)
-        .get("Timeout")
-        .and_then(number)
-        .expect("sweep Timeout");
-    assert!(
-        sweep_timeout < 600,
-        "retry-sweep's Timeout ({sweep_timeout} s) must stay under the 10-minute period"
-    );
+    assert_eq!(schedules, ["rate(10 minutes)"], "RetrySweepFunction: one schedule, rate(10 minutes)");
+    let sweep_timeout = props(&t, SWEEP.logical_id).get("Timeout").and_then(number).expect("sweep Timeout");
+    assert!(sweep_timeout < 600, "retry-sweep's Timeout ({sweep_timeout} s) must stay under the 10-minute period");
 }
 
 // ---- the queue, the event source and the timeouts -------------------------------------------
 
 /// The SQS event of `send`.
 fn send_sqs_event(t: &Value) -> &Value {
-    let events = mapping(
-        at(props(t, SEND.logical_id), &["Events"]).expect("SendFunction has no Events"),
-        "Events",
-    );
-    let sqs: Vec<&Value> = events
-        .values()
-        .filter(|e| str_at(e, &["Type"]) == Some("SQS"))
-        .collect();
+    let events = mapping(at(props(t, SEND.logical_id), &["Events"]).expect("SendFunction has no Events"), "Events");
+    let sqs: Vec<&Value> = events.values().filter(|e| str_at(e, &["Type"]) == Some("SQS")).collect();
     assert_eq!(sqs.len(), 1, "SendFunction: exactly one SQS event");
     &sqs[0]["Properties"]
 }
@@ -822,14 +630,10 @@ fn number_or_parameter(t: &Value, v: Option<&Value>) -> Option<(u64, u64)> {
     }
     let param = parameter(t, ref_target(v)?)?;
     let default = param.get("Default").and_then(number)?;
-    let max = param.get("MaxValue").and_then(number).or_else(|| {
-        param
-            .get("AllowedValues")?
-            .as_sequence()?
-            .iter()
-            .filter_map(number)
-            .max()
-    })?;
+    let max = param
+        .get("MaxValue")
+        .and_then(number)
+        .or_else(|| param.get("AllowedValues")?.as_sequence()?.iter().filter_map(number).max())?;
     Some((default, max))
 }
 
@@ -838,18 +642,12 @@ fn queue_and_timeouts_agree() {
     let t = template();
     let mut p = Problems::default();
     let send = props(&t, SEND.logical_id);
-    let timeout = send
-        .get("Timeout")
-        .and_then(number)
-        .expect("SendFunction: literal Timeout");
+    let timeout = send.get("Timeout").and_then(number).expect("SendFunction: literal Timeout");
     let event = send_sqs_event(&t);
 
     // The event source reads the queue we size, and reports partial batch failures.
-    let queue_id = event
-        .get("Queue")
-        .and_then(getatt_target)
-        .map(|(res, _)| res)
-        .expect("SQS event: Queue: !GetAtt <queue>.Arn");
+    let queue_id =
+        event.get("Queue").and_then(getatt_target).map(|(res, _)| res).expect("SQS event: Queue: !GetAtt <queue>.Arn");
     let types: Vec<&str> = event
         .get("FunctionResponseTypes")
         .and_then(Value::as_sequence)
@@ -860,24 +658,17 @@ fn queue_and_timeouts_agree() {
     p.check(types.contains(&"ReportBatchItemFailures"), || {
         format!("SQS event: FunctionResponseTypes {types:?} lacks ReportBatchItemFailures")
     });
-    p.check(
-        at(event, &["ScalingConfig", "MaximumConcurrency"]).is_some(),
-        || "SQS event: no ScalingConfig.MaximumConcurrency (it paces Twilio)".into(),
-    );
-    let (_, batch_max) = number_or_parameter(&t, event.get("BatchSize")).unwrap_or((10, 10));
-    let (_, window_max) =
-        number_or_parameter(&t, event.get("MaximumBatchingWindowInSeconds")).unwrap_or((0, 0));
-    p.check(batch_max <= 10 || window_max > 0, || {
-        "BatchSize above 10 needs a batching window".into()
+    p.check(at(event, &["ScalingConfig", "MaximumConcurrency"]).is_some(), || {
+        "SQS event: no ScalingConfig.MaximumConcurrency (it paces Twilio)".into()
     });
+    let (_, batch_max) = number_or_parameter(&t, event.get("BatchSize")).unwrap_or((10, 10));
+    let (_, window_max) = number_or_parameter(&t, event.get("MaximumBatchingWindowInSeconds")).unwrap_or((0, 0));
+    p.check(batch_max <= 10 || window_max > 0, || "BatchSize above 10 needs a batching window".into());
 
     // Visibility: at least 6 x the function's timeout, plus the longest batching window
     // (Lambda's advice for SQS event sources).
     let queue = props(&t, &queue_id);
-    let visibility = queue
-        .get("VisibilityTimeout")
-        .and_then(number)
-        .unwrap_or(30);
+    let visibility = queue.get("VisibilityTimeout").and_then(number).unwrap_or(30);
     p.check(visibility >= 6 * timeout + window_max, || {
         format!(
             "{queue_id}: VisibilityTimeout {visibility} < 6 x send Timeout {timeout} + batching window {window_max}"
@@ -886,33 +677,21 @@ fn queue_and_timeouts_agree() {
 
     // Redrive: a DLQ that exists, after at least 5 receives.
     let redrive = queue.get("RedrivePolicy");
-    let receives = redrive
-        .and_then(|r| r.get("maxReceiveCount"))
-        .and_then(number);
-    p.check(receives.is_some_and(|n| n >= 5), || {
-        format!("{queue_id}: maxReceiveCount {receives:?}, expected >= 5")
-    });
-    let dlq = redrive
-        .and_then(|r| r.get("deadLetterTargetArn"))
-        .and_then(getatt_target);
+    let receives = redrive.and_then(|r| r.get("maxReceiveCount")).and_then(number);
+    p.check(receives.is_some_and(|n| n >= 5), || format!("{queue_id}: maxReceiveCount {receives:?}, expected >= 5"));
+    let dlq = redrive.and_then(|r| r.get("deadLetterTargetArn")).and_then(getatt_target);
     match dlq {
-        Some((dlq_id, _)) => p.check(
-            str_at(resource(&t, &dlq_id), &["Type"]) == Some("AWS::SQS::Queue"),
-            || format!("{queue_id}: the DLQ {dlq_id} is not a queue"),
-        ),
-        None => p.push(format!(
-            "{queue_id}: RedrivePolicy.deadLetterTargetArn is not !GetAtt <dlq>.Arn"
-        )),
+        Some((dlq_id, _)) => p.check(str_at(resource(&t, &dlq_id), &["Type"]) == Some("AWS::SQS::Queue"), || {
+            format!("{queue_id}: the DLQ {dlq_id} is not a queue")
+        }),
+        None => p.push(format!("{queue_id}: RedrivePolicy.deadLetterTargetArn is not !GetAtt <dlq>.Arn")),
     }
 
     // SEND_QUEUE_URL of send and of the sweep is this queue.
     for f in [&SEND, &SWEEP] {
         let url = env_vars(&t, f).get("SEND_QUEUE_URL").and_then(ref_target);
         p.check(url == Some(queue_id.as_str()), || {
-            format!(
-                "{}: SEND_QUEUE_URL is {url:?}, not !Ref {queue_id}",
-                f.logical_id
-            )
+            format!("{}: SEND_QUEUE_URL is {url:?}, not !Ref {queue_id}", f.logical_id)
         });
     }
 
@@ -924,7 +703,9 @@ fn queue_and_timeouts_agree() {
         (Some(lease), Some(ms)) => p.check(lease >= timeout + ms.div_ceil(1000) + 30, || {
             format!("LEASE_SECONDS {lease} < Timeout {timeout} + TWILIO_TIMEOUT_MS {ms} / 1000 + 30")
         }),
-        _ => p.push(format!("SendFunction: LEASE_SECONDS ({lease:?}) and TWILIO_TIMEOUT_MS ({twilio_ms:?}) must be literal numbers")),
+        _ => p.push(format!(
+            "SendFunction: LEASE_SECONDS ({lease:?}) and TWILIO_TIMEOUT_MS ({twilio_ms:?}) must be literal numbers"
+        )),
     }
     // The handler stops claiming with less than TWILIO_TIMEOUT_MS + 5 s left: some time must remain.
     if let Some(ms) = twilio_ms {
@@ -934,9 +715,7 @@ fn queue_and_timeouts_agree() {
     }
 
     // send re-enqueues into its own trigger queue.
-    p.check(str_at(send, &["RecursiveLoop"]) == Some("Allow"), || {
-        "SendFunction: RecursiveLoop is not Allow".into()
-    });
+    p.check(str_at(send, &["RecursiveLoop"]) == Some("Allow"), || "SendFunction: RecursiveLoop is not Allow".into());
     p.assert_none("queue and timeouts");
 }
 
@@ -953,42 +732,26 @@ fn webhook_url_feeds_status_callback() {
 
     // STATUS_CALLBACK_URL: built from the webhook's URL, on the /twilio/status route.
     let url_resource = format!("{}Url", WEBHOOK.logical_id);
-    let callback = env_vars(&t, &SEND)
-        .get("STATUS_CALLBACK_URL")
-        .expect("SendFunction: STATUS_CALLBACK_URL");
+    let callback = env_vars(&t, &SEND).get("STATUS_CALLBACK_URL").expect("SendFunction: STATUS_CALLBACK_URL");
     let mut texts = Vec::new();
     strings(callback, &mut texts);
-    p.check(
-        texts
-            .iter()
-            .any(|s| s.contains(&format!("${{{url_resource}.FunctionUrl}}"))),
-        || {
-            format!(
-                "STATUS_CALLBACK_URL does not use ${{{url_resource}.FunctionUrl}}: {callback:?}"
-            )
-        },
-    );
-    let subs: Vec<&String> = texts.iter().filter(|s| s.contains("${")).collect();
-    p.check(!subs.is_empty() && subs.iter().all(|s| s.ends_with("/twilio/status") || s.ends_with("}twilio/status")), || {
-        format!("STATUS_CALLBACK_URL: every branch should end with the /twilio/status route: {subs:?}")
+    p.check(texts.iter().any(|s| s.contains(&format!("${{{url_resource}.FunctionUrl}}"))), || {
+        format!("STATUS_CALLBACK_URL does not use ${{{url_resource}.FunctionUrl}}: {callback:?}")
     });
+    let subs: Vec<&String> = texts.iter().filter(|s| s.contains("${")).collect();
+    p.check(
+        !subs.is_empty() && subs.iter().all(|s| s.ends_with("/twilio/status") || s.ends_with("}twilio/status")),
+        || format!("STATUS_CALLBACK_URL: every branch should end with the /twilio/status route: {subs:?}"),
+    );
 
     // Outputs: the base URL and both routes.
     let outputs = mapping(t.get("Outputs").expect("no Outputs"), "Outputs");
     let mut out_texts = Vec::new();
     strings(&Value::Mapping(outputs.clone()), &mut out_texts);
     for route in ["twilio/status", "twilio/inbound"] {
-        p.check(out_texts.iter().any(|s| s.contains(route)), || {
-            format!("no output gives the {route} URL")
-        });
+        p.check(out_texts.iter().any(|s| s.contains(route)), || format!("no output gives the {route} URL"));
     }
-    for key in [
-        "SendQueueUrl",
-        "DeadLetterQueueUrl",
-        "MessageLogTableName",
-        "ConsentTableName",
-        "WebhookUrl",
-    ] {
+    for key in ["SendQueueUrl", "DeadLetterQueueUrl", "MessageLogTableName", "ConsentTableName", "WebhookUrl"] {
         p.check(outputs.contains_key(key), || format!("no output {key}"));
     }
     p.assert_none("webhook");
@@ -1007,9 +770,7 @@ fn alarms_read_the_metrics_the_code_writes() {
             continue;
         }
         let props = &res["Properties"];
-        p.check(props.get("AlarmActions").is_some(), || {
-            format!("{id}: no AlarmActions")
-        });
+        p.check(props.get("AlarmActions").is_some(), || format!("{id}: no AlarmActions"));
         if str_at(props, &["Namespace"]) != Some("Missive") {
             continue;
         }
@@ -1024,31 +785,22 @@ fn alarms_read_the_metrics_the_code_writes() {
         let function = match dims.as_slice() {
             [("Function", Some(f))] => *f,
             _ => {
-                p.push(format!(
-                    "{id}: Missive metrics have one dimension, Function = <binary>; got {dims:?}"
-                ));
+                p.push(format!("{id}: Missive metrics have one dimension, Function = <binary>; got {dims:?}"));
                 continue;
             }
         };
         match METRICS.iter().find(|(f, _)| *f == function) {
             None => p.push(format!("{id}: Function = {function:?} is not a binary")),
             Some((_, names)) => p.check(names.contains(&metric), || {
-                format!(
-                    "{id}: {function} writes no metric {metric:?} (DESIGN.md, Metrics and alarms)"
-                )
+                format!("{id}: {function} writes no metric {metric:?} (DESIGN.md, Metrics and alarms)")
             }),
         }
         alarmed.insert((function.to_owned(), metric.to_owned()));
     }
-    for (function, metric) in [
-        ("send", "AccountError"),
-        ("send", "Failed"),
-        ("twilio-webhook", "DuplicateCreate"),
-    ] {
-        p.check(
-            alarmed.contains(&(function.to_owned(), metric.to_owned())),
-            || format!("no alarm on {metric} of {function}"),
-        );
+    for (function, metric) in [("send", "AccountError"), ("send", "Failed"), ("twilio-webhook", "DuplicateCreate")] {
+        p.check(alarmed.contains(&(function.to_owned(), metric.to_owned())), || {
+            format!("no alarm on {metric} of {function}")
+        });
     }
     p.assert_none("alarms");
 }
@@ -1062,16 +814,8 @@ fn iam_is_scoped() {
         if str_at(res, &["Type"]) != Some("AWS::IAM::Role") {
             continue;
         }
-        for policy in at(res, &["Properties", "Policies"])
-            .and_then(Value::as_sequence)
-            .into_iter()
-            .flatten()
-        {
-            for st in at(policy, &["PolicyDocument", "Statement"])
-                .and_then(Value::as_sequence)
-                .into_iter()
-                .flatten()
-            {
+        for policy in at(res, &["Properties", "Policies"]).and_then(Value::as_sequence).into_iter().flatten() {
+            for st in at(policy, &["PolicyDocument", "Statement"]).and_then(Value::as_sequence).into_iter().flatten() {
                 let mut actions = Vec::new();
                 strings(st.get("Action").unwrap_or(&Value::Null), &mut actions);
                 for a in &actions {
@@ -1083,9 +827,7 @@ fn iam_is_scoped() {
                     Value::Sequence(seq) => seq.iter().filter_map(Value::as_str).collect(),
                     _ => vec![],
                 };
-                p.check(!literal.iter().any(|r| r.contains('*')), || {
-                    format!("{id}: wildcard resource {literal:?}")
-                });
+                p.check(!literal.iter().any(|r| r.contains('*')), || format!("{id}: wildcard resource {literal:?}"));
                 if actions.iter().any(|a| a == "secretsmanager:GetSecretValue") {
                     let arn = ref_target(resource);
                     p.check(arn.is_some_and(|a| parameter(&t, a).is_some()), || {
@@ -1104,19 +846,11 @@ fn checkov_skips_give_their_reason() {
     let mut p = Problems::default();
     for (id, res) in resources(&t) {
         let id = id.as_str().unwrap_or("?");
-        for skip in at(res, &["Metadata", "checkov", "skip"])
-            .and_then(Value::as_sequence)
-            .into_iter()
-            .flatten()
-        {
+        for skip in at(res, &["Metadata", "checkov", "skip"]).and_then(Value::as_sequence).into_iter().flatten() {
             let check = str_at(skip, &["id"]).unwrap_or("?");
             let reason = str_at(skip, &["comment"]).unwrap_or("").trim();
-            p.check(check.starts_with("CKV"), || {
-                format!("{id}: checkov skip without a check id: {skip:?}")
-            });
-            p.check(reason.len() >= 20, || {
-                format!("{id}: checkov skip {check} without a reason")
-            });
+            p.check(check.starts_with("CKV"), || format!("{id}: checkov skip without a check id: {skip:?}"));
+            p.check(reason.len() >= 20, || format!("{id}: checkov skip {check} without a reason"));
         }
     }
     p.assert_none("checkov skips");

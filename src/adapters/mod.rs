@@ -2,6 +2,7 @@
 
 pub mod dynamo;
 pub mod provision;
+pub mod retry_index;
 pub mod secrets;
 pub mod sqs;
 pub mod twilio;

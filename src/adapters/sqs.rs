@@ -26,11 +26,34 @@ impl SqsSendQueue {
     pub fn queue_url(&self) -> &str {
         &self.queue_url
     }
+}
 
-    /// Sends up to 10 bodies in one `SendMessageBatch`; returns the indexes of the entries
-    /// that failed (a whole-call failure fails them all).
-    pub async fn send_batch(&self, bodies: &[&str]) -> Vec<usize> {
-        assert!(bodies.len() <= 10, "SendMessageBatch takes at most 10 entries");
+#[async_trait]
+impl SendQueue for SqsSendQueue {
+    async fn send(&self, body: &str, delay_seconds: u32) -> Result<(), StoreError> {
+        self.client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(body)
+            .delay_seconds(delay_seconds.min(900) as i32)
+            .send()
+            .await
+            .map_err(|e| StoreError::new("SendMessage", describe(&e)))?;
+        Ok(())
+    }
+
+    /// `SendMessageBatch`, 10 entries a call; a whole-call failure fails each of its entries.
+    async fn send_batch(&self, bodies: &[&str]) -> Vec<usize> {
+        let mut failed = Vec::new();
+        for (chunk_index, chunk) in bodies.chunks(10).enumerate() {
+            failed.extend(self.send_chunk(chunk).await.into_iter().map(|i| chunk_index * 10 + i));
+        }
+        failed
+    }
+}
+
+impl SqsSendQueue {
+    async fn send_chunk(&self, bodies: &[&str]) -> Vec<usize> {
         let entries: Vec<_> = bodies
             .iter()
             .enumerate()
@@ -47,20 +70,5 @@ impl SqsSendQueue {
                 (0..bodies.len()).collect()
             }
         }
-    }
-}
-
-#[async_trait]
-impl SendQueue for SqsSendQueue {
-    async fn send(&self, body: &str, delay_seconds: u32) -> Result<(), StoreError> {
-        self.client
-            .send_message()
-            .queue_url(&self.queue_url)
-            .message_body(body)
-            .delay_seconds(delay_seconds.min(900) as i32)
-            .send()
-            .await
-            .map_err(|e| StoreError::new("SendMessage", describe(&e)))?;
-        Ok(())
     }
 }

@@ -1,3 +1,4 @@
 //! The logic of each function, over the ports.
 
 pub mod send;
+pub mod sweep;

@@ -1,1 +1,22 @@
-fn main() {}
+//! The `retry-sweep` Lambda: fired by EventBridge every 10 minutes, whatever the payload.
+
+use std::time::{Duration, SystemTime};
+
+use lambda_runtime::{run, service_fn, tracing, Error, LambdaEvent};
+use missive::config::{Env, SweepConfig};
+use missive::handlers::sweep::SweepReport;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing::init_default_subscriber();
+    let config = SweepConfig::from_env(&Env::process())?;
+    let aws = missive::wiring::aws_config().await;
+    let handler = missive::wiring::sweep_handler(config, &aws);
+    let handler = &handler;
+    // A scheduled-rule event, a Scheduler target input or `{}`: none of it is read.
+    run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
+        let deadline = SystemTime::UNIX_EPOCH + Duration::from_millis(event.context.deadline);
+        Ok::<SweepReport, Error>(handler.run(deadline).await)
+    }))
+    .await
+}

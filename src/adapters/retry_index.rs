@@ -1,0 +1,91 @@
+//! The DynamoDB adapter of the sweep's port: the sparse `retry-due` index, and the sweep's
+//! conditional takes.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use super::dynamo::{describe, n, s, DynamoMessageLog, Update};
+use crate::domain::status::Status;
+use crate::ports::{Conditional, DueCursor, LogItem, RetryIndex, StoreError, SweepAction};
+use crate::schema::RETRY_DUE_INDEX;
+
+#[async_trait]
+impl RetryIndex for DynamoMessageLog {
+    async fn due_page(
+        &self,
+        shard: u32,
+        now: i64,
+        after: Option<DueCursor>,
+    ) -> Result<(Vec<LogItem>, Option<DueCursor>), StoreError> {
+        let start_key = after.map(|cursor| {
+            [
+                ("message_id".to_owned(), s(cursor.message_id)),
+                ("retry_shard".to_owned(), n(shard)),
+                ("retry_due_at".to_owned(), n(cursor.retry_due_at)),
+            ]
+            .into()
+        });
+        let output = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .index_name(RETRY_DUE_INDEX)
+            .key_condition_expression("#shard = :shard AND #due <= :now")
+            .expression_attribute_names("#shard", "retry_shard")
+            .expression_attribute_names("#due", "retry_due_at")
+            .expression_attribute_values(":shard", n(shard))
+            .expression_attribute_values(":now", n(now))
+            .set_exclusive_start_key(start_key)
+            .send()
+            .await
+            .map_err(|e| StoreError::new("Query retry-due", describe(&e)))?;
+        let items: Vec<LogItem> = serde_dynamo::aws_sdk_dynamodb_1::from_items(output.items.unwrap_or_default())
+            .map_err(|e| StoreError::new("decode MessageLog item", e))?;
+        let cursor = output.last_evaluated_key.and_then(|key| match (key.get("message_id"), key.get("retry_due_at")) {
+            (Some(AttributeValue::S(id)), Some(AttributeValue::N(due))) => {
+                Some(DueCursor { message_id: id.clone(), retry_due_at: due.parse().ok()? })
+            }
+            _ => None,
+        });
+        Ok((items, cursor))
+    }
+
+    async fn sweep_take(
+        &self,
+        item: &LogItem,
+        action: SweepAction,
+        now: i64,
+        reschedule_at: i64,
+    ) -> Result<bool, StoreError> {
+        let (Some(status), Some(read_due)) = (item.status, item.retry_due_at) else { return Ok(false) };
+        let update = Update::new().value(":read_status", s(status.as_str())).value(":read_due", n(read_due));
+        let base = "#status = :read_status AND retry_due_at = :read_due";
+        let (update, condition) = match action {
+            SweepAction::Reschedule => {
+                (update.set("retry_due_at", n(reschedule_at)).set("updated_at", n(now)), base.to_owned())
+            }
+            SweepAction::MarkInDoubt => {
+                let update = update
+                    .set("status", s(Status::InDoubt.as_str()))
+                    .set("next_attempt_at", n(now))
+                    .set("retry_due_at", n(reschedule_at))
+                    .set("last_error", s("the sending invocation stopped before recording an outcome (in doubt)"))
+                    .set("updated_at", n(now))
+                    .remove(&["lease_owner", "lease_until"])
+                    .value(":read_owner", s(item.lease_owner.clone().unwrap_or_default()))
+                    .value(":now", n(now));
+                (update, format!("{base} AND lease_owner = :read_owner AND lease_until < :now"))
+            }
+            SweepAction::FollowLease => {
+                let Some(lease_until) = item.lease_until else { return Ok(false) };
+                let update = update
+                    .set("retry_due_at", n(lease_until))
+                    .value(":read_owner", s(item.lease_owner.clone().unwrap_or_default()))
+                    .value(":now", n(now));
+                (update, format!("{base} AND lease_owner = :read_owner AND lease_until >= :now"))
+            }
+        };
+        let written = update.run(self.client(), self.table(), &item.message_id, &condition).await?;
+        Ok(matches!(written, Conditional::Applied(_)))
+    }
+}

@@ -1,0 +1,308 @@
+//! The retry sweep against moto: what it reads, what it takes, what it enqueues.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use common::*;
+use fake_twilio::Fault;
+use futures::StreamExt;
+use missive::adapters::dynamo::{n, retry_shard, s, DynamoMessageLog};
+use missive::config::SweepConfig;
+use missive::domain::status::Status;
+use missive::handlers::sweep::{SweepHandler, SweepReport};
+use missive::ports::Clock;
+
+/// The machine's clock, shifted: a sweep "later" without waiting.
+struct Shifted(i64);
+
+impl Clock for Shifted {
+    fn now(&self) -> i64 {
+        chrono::Utc::now().timestamp() + self.0
+    }
+}
+
+fn sweeper(env: &TestEnv, shift: i64) -> SweepHandler {
+    sweeper_with(env, &env.queue_url, shift, env.dynamo.clone())
+}
+
+fn sweeper_with(env: &TestEnv, queue_url: &str, shift: i64, dynamo: aws_sdk_dynamodb::Client) -> SweepHandler {
+    let config = SweepConfig {
+        message_log_table: env.log_table.clone(),
+        send_queue_url: queue_url.to_owned(),
+        reschedule_seconds: 300,
+        margin: Duration::from_secs(5),
+    };
+    let mut handler = missive::wiring::sweep_handler(config, &env.aws);
+    handler.index = Arc::new(DynamoMessageLog::new(dynamo, &env.log_table));
+    handler.clock = Arc::new(Shifted(shift));
+    handler
+}
+
+async fn sweep(handler: &SweepHandler) -> SweepReport {
+    handler.run(SystemTime::now() + Duration::from_secs(60)).await
+}
+
+/// Writes an in-flight item as `send` leaves it.
+async fn in_flight(env: &TestEnv, id: &str, status: Status, retry_due_at: i64, lease: Option<(&str, i64)>) -> String {
+    let now = chrono::Utc::now().timestamp();
+    let request = body_message(id, PHONE, &format!("message {id}"));
+    let mut put = env
+        .dynamo
+        .put_item()
+        .table_name(&env.log_table)
+        .item("message_id", s(id))
+        .item("status", s(status.as_str()))
+        .item("phone", s(PHONE))
+        .item("request", s(&request))
+        .item("attempts", n(1))
+        .item("max_attempts", n(3))
+        .item("created_at", n(now - 60))
+        .item("updated_at", n(now - 60))
+        .item("attempt_started_at", n(now - 60))
+        .item("next_attempt_at", n(retry_due_at - 120))
+        .item("retry_shard", n(retry_shard(id)))
+        .item("retry_due_at", n(retry_due_at))
+        .item("expires_at", n(now + 86_400));
+    if let Some((owner, until)) = lease {
+        put = put.item("lease_owner", s(owner)).item("lease_until", n(until));
+    }
+    put.send().await.expect("PutItem");
+    request
+}
+
+#[tokio::test]
+async fn due_items_are_enqueued_once_and_stay_findable() {
+    let env = TestEnv::start().await;
+    let now = chrono::Utc::now().timestamp();
+    let due_a = in_flight(&env, "due-a", Status::Retrying, now - 10, None).await;
+    let due_b = in_flight(&env, "due-b", Status::InDoubt, now - 500, None).await;
+    in_flight(&env, "later", Status::Retrying, now + 3600, None).await;
+
+    let report = sweep(&sweeper(&env, 0)).await;
+    assert_eq!((report.due, report.enqueued, report.skipped, report.enqueue_failed), (2, 2, 0, 0));
+    assert!(!report.left_for_next_run);
+    let mut enqueued = env.requeued().await;
+    enqueued.sort();
+    let mut expected = vec![due_a, due_b];
+    expected.sort();
+    assert_eq!(enqueued, expected, "the original requests, verbatim, once each");
+
+    for id in ["due-a", "due-b"] {
+        let item = env.item(id).await;
+        assert!(item.retry_due_at.unwrap() >= now + 300, "pushed forward, still in the index: {item:?}");
+        assert!(item.status.unwrap().is_in_flight());
+    }
+    let later = env.item("later").await;
+    assert_eq!(later.retry_due_at, Some(now + 3600), "an item not yet due is not touched");
+    assert_eq!(later.updated_at, Some(now - 60));
+
+    let again = sweep(&sweeper(&env, 0)).await;
+    assert_eq!((again.due, again.enqueued), (0, 0), "nothing is due twice within the reschedule time");
+}
+
+#[tokio::test]
+async fn two_sweeps_at_once_enqueue_each_item_once() {
+    let env = TestEnv::start().await;
+    let now = chrono::Utc::now().timestamp();
+    for i in 0..30 {
+        in_flight(&env, &format!("race-{i}"), Status::Retrying, now - 5, None).await;
+    }
+    let (a, b) = (sweeper(&env, 0), sweeper(&env, 0));
+    let (ra, rb) = tokio::join!(sweep(&a), sweep(&b));
+    assert_eq!(ra.enqueued + rb.enqueued, 30, "{ra:?} {rb:?}");
+    assert_eq!(ra.skipped + rb.skipped + ra.enqueued + rb.enqueued, ra.due + rb.due);
+    let enqueued = env.requeued().await;
+    assert_eq!(enqueued.len(), 30);
+    let distinct: std::collections::HashSet<_> = enqueued.iter().collect();
+    assert_eq!(distinct.len(), 30, "no item enqueued twice");
+}
+
+#[tokio::test]
+async fn a_stale_sending_item_is_made_in_doubt_and_reconciled_not_resent() {
+    let env = TestEnv::start().await;
+    env.opt_in(&[PHONE]).await;
+    let now = chrono::Utc::now().timestamp();
+    let request = in_flight(&env, "stale-1", Status::Sending, now - 1, Some(("dead-invocation", now - 1))).await;
+    in_flight(&env, "live-1", Status::Sending, now - 1, Some(("live-invocation", now + 100))).await;
+    // The dead invocation's create reached Twilio before it died.
+    let created = reqwest::Client::new()
+        .post(env.twilio.messages_url())
+        .basic_auth(env.twilio.account_sid(), Some(env.twilio.auth_token()))
+        .form(&[("To", "whatsapp:+33612345678"), ("From", FROM), ("Body", "message stale-1")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status().as_u16(), 201);
+
+    let report = sweep(&sweeper(&env, 0)).await;
+    assert_eq!((report.due, report.enqueued, report.skipped), (2, 1, 1), "{report:?}");
+    let stale = env.item("stale-1").await;
+    assert_eq!(stale.status, Some(Status::InDoubt));
+    assert!(stale.lease_owner.is_none() && stale.next_attempt_at.is_some());
+    let live = env.item("live-1").await;
+    assert_eq!((live.status, live.retry_due_at), (Some(Status::Sending), Some(now + 100)), "follows the live lease");
+
+    let enqueued = env.requeued().await;
+    assert_eq!(enqueued, vec![request]);
+    let handler = env.send_handler().await;
+    env.run_send(&handler, &enqueued).await;
+    let stale = env.item("stale-1").await;
+    assert_eq!((stale.status, stale.attempts), (Some(Status::Sent), 1));
+    assert_eq!(env.twilio.messages().len(), 1, "reconciled, not sent twice");
+    assert!(env.twilio.creates().len() == 1);
+}
+
+#[tokio::test]
+async fn an_item_whose_enqueue_fails_comes_due_again() {
+    let env = TestEnv::start().await;
+    let now = chrono::Utc::now().timestamp();
+    let request = in_flight(&env, "lost-1", Status::Retrying, now - 1, None).await;
+    let missing_queue = format!("{}-missing", env.queue_url);
+    let report = sweep(&sweeper_with(&env, &missing_queue, 0, env.dynamo.clone())).await;
+    assert_eq!((report.due, report.enqueued, report.enqueue_failed), (1, 0, 1));
+
+    let next_run = sweep(&sweeper(&env, 600)).await;
+    assert_eq!((next_run.due, next_run.enqueued), (1, 1), "due again at the next run");
+    assert_eq!(env.requeued().await, vec![request]);
+}
+
+/// Counts DynamoDB requests by operation, and the items Query read, on one client.
+#[derive(Debug, Default, Clone)]
+struct Counter {
+    operations: Arc<Mutex<HashMap<String, u64>>>,
+    scanned: Arc<Mutex<u64>>,
+}
+
+impl Intercept for Counter {
+    fn name(&self) -> &'static str {
+        "request counter"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        let target = context.request().headers().get("x-amz-target").unwrap_or("?").to_owned();
+        *self.operations.lock().unwrap().entry(target).or_default() += 1;
+        Ok(())
+    }
+
+    fn read_after_deserialization(
+        &self,
+        context: &aws_sdk_dynamodb::config::interceptors::AfterDeserializationInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        if let Ok(output) = context.output_or_error() {
+            if let Some(query) = output.downcast_ref::<aws_sdk_dynamodb::operation::query::QueryOutput>() {
+                *self.scanned.lock().unwrap() += query.scanned_count as u64;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn the_sweep_reads_only_due_items_and_never_scans() {
+    let env = TestEnv::start().await;
+    let now = chrono::Utc::now().timestamp();
+    let total = 20_000;
+    let due = 50;
+    let not_yet_due = 200;
+    let items: Vec<HashMap<String, AttributeValue>> = (0..total)
+        .map(|i| {
+            let id = format!("bulk-{i:05}");
+            let mut item = HashMap::from([
+                ("message_id".to_owned(), s(&id)),
+                ("phone".to_owned(), s(PHONE)),
+                ("created_at".to_owned(), n(now - 3600)),
+                ("request".to_owned(), s(body_message(&id, PHONE, "x"))),
+            ]);
+            let (status, retry_due_at) = if i < due {
+                (Status::Retrying, Some(now - 30))
+            } else if i < due + not_yet_due {
+                (Status::Retrying, Some(now + 3600))
+            } else {
+                (Status::Sent, None)
+            };
+            item.insert("status".into(), s(status.as_str()));
+            if let Some(at) = retry_due_at {
+                item.insert("retry_shard".into(), n(retry_shard(&id)));
+                item.insert("retry_due_at".into(), n(at));
+            }
+            item
+        })
+        .collect();
+    let writes = items.chunks(25).map(|chunk| {
+        let requests: Vec<WriteRequest> = chunk
+            .iter()
+            .map(|item| {
+                WriteRequest::builder()
+                    .put_request(PutRequest::builder().set_item(Some(item.clone())).build().unwrap())
+                    .build()
+            })
+            .collect();
+        let request = env.dynamo.batch_write_item().request_items(&env.log_table, requests);
+        async move { request.send().await.expect("BatchWriteItem") }
+    });
+    futures::stream::iter(writes)
+        .buffer_unordered(8)
+        .for_each(|output| async move {
+            assert!(output.unprocessed_items.unwrap_or_default().is_empty());
+        })
+        .await;
+
+    let counter = Counter::default();
+    let counted = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&env.aws).interceptor(counter.clone()).build(),
+    );
+    let report = sweep(&sweeper_with(&env, &env.queue_url, 0, counted)).await;
+    assert_eq!((report.due, report.enqueued), (due as u64, due as u64));
+    let operations = counter.operations.lock().unwrap().clone();
+    assert!(!operations.keys().any(|op| op.ends_with(".Scan")), "no Scan: {operations:?}");
+    assert_eq!(operations.get("DynamoDB_20120810.Query"), Some(&16), "one page per shard: {operations:?}");
+    assert_eq!(operations.get("DynamoDB_20120810.UpdateItem"), Some(&(due as u64)));
+    assert_eq!(operations.len(), 2, "{operations:?}");
+    assert_eq!(*counter.scanned.lock().unwrap(), due as u64, "the index read only the due items");
+    assert_eq!(env.requeued().await.len(), due);
+}
+
+#[tokio::test]
+async fn two_503s_are_retried_by_send_and_by_the_sweep_then_sent_once() {
+    let env = TestEnv::start().await;
+    env.opt_in(&[PHONE]).await;
+    env.twilio.push_fault(Some(PHONE), Fault::service_unavailable());
+    env.twilio.push_fault(Some(PHONE), Fault::service_unavailable());
+    let handler = env.send_handler().await;
+    let body = body_message("e2e-1", PHONE, "Conseil de classe");
+
+    env.run_send(&handler, &[body.clone()]).await;
+    let retry = env.requeued().await;
+    assert_eq!(retry, vec![body.clone()], "send's own delayed re-enqueue");
+    env.run_send(&handler, &retry).await;
+    let item = env.item("e2e-1").await;
+    assert_eq!((item.status, item.attempts), (Some(Status::Retrying), 2));
+
+    // The second delayed copy is lost; the sweep, later, brings the message back.
+    assert_eq!(env.requeued().await.len(), 1);
+    assert_eq!(sweep(&sweeper(&env, 0)).await.due, 0, "not due before its grace time");
+    let report = sweep(&sweeper(&env, 200)).await;
+    assert_eq!((report.due, report.enqueued), (1, 1));
+    let swept = env.requeued().await;
+    assert_eq!(swept, vec![body]);
+    env.run_send(&handler, &swept).await;
+
+    let item = env.item("e2e-1").await;
+    assert_eq!((item.status, item.attempts), (Some(Status::Sent), 3));
+    assert!(item.retry_due_at.is_none());
+    let succeeded: Vec<_> = env.twilio.creates().into_iter().filter(|c| c.sid.is_some()).collect();
+    assert_eq!(succeeded.len(), 1, "one create succeeded");
+    assert_eq!(env.twilio.creates().len(), 3);
+}
