@@ -8,9 +8,9 @@
 #   ensure_checkov   .venv-checkov from requirements-checkov.txt; exports CHECKOV_BIN
 #   ensure_prism     Prism under .tools/node; exports PRISM_BIN
 #   free_port        prints a free TCP port on 127.0.0.1 (asks the OS)
-#   start_moto       moto server on 127.0.0.1:<free port>; exports AWS_ENDPOINT_URL, MOTO_URL,
-#                    AWS_ACCESS_KEY_ID=test, AWS_SECRET_ACCESS_KEY=test,
-#                    AWS_REGION=AWS_DEFAULT_REGION=eu-west-3
+#   start_moto       moto server (through scripts/moto_server.py) on 127.0.0.1:<free port>;
+#                    exports AWS_ENDPOINT_URL (= MOTO_URL), AWS_ACCESS_KEY_ID=test,
+#                    AWS_SECRET_ACCESS_KEY=test, AWS_REGION=AWS_DEFAULT_REGION=eu-west-3
 #   start_prism      Prism mocking tests/contract/twilio-oai/twilio_api_v2010.json (without
 #                    --errors) on 127.0.0.1:<free port>; exports PRISM_URL
 #   spawn NAME CMD…  starts CMD in the background in its own process group, logged to
@@ -305,8 +305,13 @@ _start_server() {
 
 start_moto() {
   ensure_venv
-  _start_server moto "$MOTO_START_TIMEOUT" /moto-api/ \
-    "$VENV_DIR/bin/moto_server" -H 127.0.0.1 -p {port}
+  # scripts/moto_server.py: moto's server with DynamoDB's conditional writes made atomic, as
+  # they are on AWS (see that file); plain moto_server only if the launcher is absent.
+  local -a moto=("$VENV_DIR/bin/moto_server")
+  if [[ -f "$MISSIVE_ROOT/scripts/moto_server.py" ]]; then
+    moto=("$VENV_DIR/bin/python" "$MISSIVE_ROOT/scripts/moto_server.py")
+  fi
+  _start_server moto "$MOTO_START_TIMEOUT" /moto-api/ "${moto[@]}" -H 127.0.0.1 -p {port}
   export MOTO_URL="http://127.0.0.1:$STARTED_PORT"
   export AWS_ENDPOINT_URL="$MOTO_URL"
   export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test

@@ -63,8 +63,10 @@ pub enum ConfigError {
 
 /// Reads variables through a lookup function, so tests need not touch the process environment.
 pub struct Env<'a> {
-    lookup: Box<dyn Fn(&str) -> Option<String> + 'a>,
+    lookup: Lookup<'a>,
 }
+
+type Lookup<'a> = Box<dyn Fn(&str) -> Option<String> + 'a>;
 
 impl Env<'static> {
     /// The process environment.
@@ -355,5 +357,96 @@ impl SweepConfig {
             reschedule_seconds: env.number_or("SWEEP_RESCHEDULE_SECONDS", 300, 1..=86_400)? as i64,
             margin: Duration::from_secs(env.number_or("SWEEP_MARGIN_SECONDS", 5, 0..=600)?),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn env(vars: &[(&str, &str)]) -> HashMap<String, String> {
+        vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    fn send_config(vars: &[(&str, &str)]) -> Result<SendConfig, ConfigError> {
+        let vars = env(vars);
+        let env = Env::from_fn(|name| vars.get(name).cloned());
+        SendConfig::from_env(&env)
+    }
+
+    #[test]
+    fn defaults_are_those_of_the_design() {
+        let config = send_config(&[("SEND_QUEUE_URL", "http://q")]).unwrap();
+        assert_eq!(config.message_log_table, "MessageLog");
+        assert_eq!(config.consent_table, "Consent");
+        assert_eq!(config.twilio_timeout, Duration::from_millis(10_000));
+        assert_eq!((config.send_concurrency, config.max_attempts, config.backoff_base_seconds), (16, 3, 30));
+        assert_eq!((config.lease_seconds, config.reconcile_delay_seconds, config.sweep_grace_seconds), (120, 30, 120));
+        assert_eq!((config.clock_skew_seconds, config.give_up_hours, config.retention_days), (5, 24, 365));
+        assert_eq!(config.consent_policy, ConsentPolicy::RequireOptin);
+        assert_eq!(config.twilio_api_base_url, "https://api.twilio.com");
+    }
+
+    #[test]
+    fn errors_name_the_variable() {
+        assert_eq!(send_config(&[]).unwrap_err().to_string(), "SEND_QUEUE_URL is required");
+        let cases = [
+            ("MAX_ATTEMPTS", "three", "MAX_ATTEMPTS: expected a whole number, got \"three\""),
+            ("MAX_ATTEMPTS", "11", "MAX_ATTEMPTS: 11 is outside 1..=10"),
+            ("CONSENT_POLICY", "yolo", "CONSENT_POLICY: expected require-optin or honour-optout, got \"yolo\""),
+            ("TWILIO_ENABLED", "maybe", "TWILIO_ENABLED: expected true or false, got \"maybe\""),
+        ];
+        for (name, value, expected) in cases {
+            let err = send_config(&[("SEND_QUEUE_URL", "http://q"), (name, value)]).unwrap_err();
+            assert_eq!(err.to_string(), expected);
+        }
+        let err = send_config(&[("SEND_QUEUE_URL", "http://q"), ("STATUS_CALLBACK_URL", "not a url")]).unwrap_err();
+        assert!(err.to_string().starts_with("STATUS_CALLBACK_URL: "), "{err}");
+    }
+
+    #[test]
+    fn twilio_resolution_says_what_is_missing_and_prefers_api_keys() {
+        let twilio = |vars: &[(&str, &str)]| {
+            let vars = env(vars);
+            let env = Env::from_fn(|name| vars.get(name).cloned());
+            TwilioEnv::from_env(&env).unwrap()
+        };
+        assert_eq!(
+            twilio(&[("TWILIO_ACCOUNT_SID", "AC1"), ("TWILIO_AUTH_TOKEN", "t")]).resolve().unwrap_err(),
+            "TWILIO_WHATSAPP_FROM or TWILIO_MESSAGING_SERVICE_SID"
+        );
+        let account = twilio(&[
+            ("TWILIO_ACCOUNT_SID", "AC1"),
+            ("TWILIO_AUTH_TOKEN", "t"),
+            ("TWILIO_API_KEY_SID", "SK1"),
+            ("TWILIO_API_KEY_SECRET", "s"),
+            ("TWILIO_WHATSAPP_FROM", "+14155238886"),
+        ])
+        .resolve()
+        .unwrap();
+        assert!(matches!(account.credentials, Credentials::ApiKey { ref sid, .. } if sid == "SK1"));
+        assert_eq!(account.sender, Sender::From("whatsapp:+14155238886".into()));
+        let with_service = twilio(&[
+            ("TWILIO_ACCOUNT_SID", "AC1"),
+            ("TWILIO_AUTH_TOKEN", "t"),
+            ("TWILIO_WHATSAPP_FROM", "whatsapp:+14155238886"),
+            ("TWILIO_MESSAGING_SERVICE_SID", "MG1"),
+        ]);
+        assert_eq!(with_service.resolve().unwrap().sender, Sender::MessagingService("MG1".into()));
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_output() {
+        let twilio = TwilioEnv { auth_token: Some(Secret::new("hunter2-token")), ..TwilioEnv::default() };
+        let secret: TwilioSecret =
+            serde_json::from_str(r#"{"auth_token": "hunter2-token", "api_key_secret": "hunter2-key"}"#).unwrap();
+        for shown in [format!("{twilio:?}"), format!("{secret:?}"), format!("{:?}", twilio.with_secret(secret.clone()))]
+        {
+            assert!(!shown.contains("hunter2"), "{shown}");
+        }
+        let err = serde_json::from_str::<TwilioSecret>(r#"{"auth_token": "hunter2-token", "typo": 1}"#).unwrap_err();
+        assert!(!err.to_string().contains("hunter2"));
     }
 }

@@ -80,3 +80,31 @@ pub fn sweep_handler(config: crate::config::SweepConfig, aws: &SdkConfig) -> cra
         config,
     }
 }
+
+/// The `twilio-webhook` handler. Its tokens: the secret's `auth_token` and
+/// `auth_token_secondary` when `TWILIO_SECRET_ARN` is set, else `TWILIO_AUTH_TOKEN`; without
+/// one, no signature could be checked, so the function does not start.
+pub async fn webhook_handler(
+    config: crate::config::WebhookConfig,
+    aws: &SdkConfig,
+) -> Result<crate::handlers::webhook::WebhookHandler, StartupError> {
+    let tokens = match &config.twilio.secret_arn {
+        Some(arn) => {
+            let secret = read_twilio_secret(&aws_sdk_secretsmanager::Client::new(aws), arn).await?;
+            std::iter::once(secret.auth_token).chain(secret.auth_token_secondary).collect()
+        }
+        None => config.twilio.auth_token.clone().into_iter().collect::<Vec<_>>(),
+    };
+    let tokens: Vec<_> = tokens.into_iter().filter(|token| !token.expose().trim().is_empty()).collect();
+    if tokens.is_empty() {
+        return Err(ConfigError::Missing { name: "TWILIO_AUTH_TOKEN (or TWILIO_SECRET_ARN)" }.into());
+    }
+    let dynamo = aws_sdk_dynamodb::Client::new(aws);
+    Ok(crate::handlers::webhook::WebhookHandler::new(
+        Arc::new(DynamoMessageLog::new(dynamo.clone(), &config.message_log_table)),
+        Arc::new(DynamoConsent::new(dynamo, &config.consent_table)),
+        Arc::new(SystemClock),
+        tokens,
+        config.webhook_base_url,
+    ))
+}

@@ -93,7 +93,7 @@ async fn the_same_message_id_is_sent_once_across_and_within_batches() {
     let body = body_message("dup-1", PHONE, "Une seule fois");
     let response = env.run_send(&handler, &[body.clone(), body.clone(), body.clone()]).await;
     assert!(failures(&response).is_empty(), "duplicates are acknowledged, not returned");
-    let response = env.run_send(&handler, &[body.clone()]).await;
+    let response = env.run_send(&handler, std::slice::from_ref(&body)).await;
     assert!(failures(&response).is_empty());
     assert_eq!(env.twilio.created_count_for(PHONE), 1);
     assert_eq!(env.twilio.creates().len(), 1, "a single create request reached Twilio");
@@ -108,7 +108,7 @@ async fn a_503_is_retried_and_then_sent_with_two_attempts() {
     env.twilio.push_fault(Some(PHONE), Fault::service_unavailable());
     let handler = env.send_handler().await;
     let body = body_message("retry-1", PHONE, "Réunion");
-    assert!(failures(&env.run_send(&handler, &[body.clone()]).await).is_empty());
+    assert!(failures(&env.run_send(&handler, std::slice::from_ref(&body)).await).is_empty());
     let item = env.item("retry-1").await;
     assert_eq!(sent_status(&item), Status::Retrying);
     assert_eq!(item.attempts, 1);
@@ -265,7 +265,7 @@ async fn a_timeout_after_twilio_accepted_is_reconciled_without_a_second_create()
     env.twilio.push_fault(Some(PHONE), Fault::AcceptThenStall(Duration::from_secs(2)));
     let handler = env.send_handler().await;
     let body = body_message("doubt-1", PHONE, "Photo de classe");
-    env.run_send(&handler, &[body.clone()]).await;
+    env.run_send(&handler, std::slice::from_ref(&body)).await;
     let item = env.item("doubt-1").await;
     assert_eq!(sent_status(&item), Status::InDoubt);
     assert_eq!(item.last_error.as_deref(), Some("timeout (in doubt)"));

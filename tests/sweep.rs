@@ -283,7 +283,7 @@ async fn two_503s_are_retried_by_send_and_by_the_sweep_then_sent_once() {
     let handler = env.send_handler().await;
     let body = body_message("e2e-1", PHONE, "Conseil de classe");
 
-    env.run_send(&handler, &[body.clone()]).await;
+    env.run_send(&handler, std::slice::from_ref(&body)).await;
     let retry = env.requeued().await;
     assert_eq!(retry, vec![body.clone()], "send's own delayed re-enqueue");
     env.run_send(&handler, &retry).await;

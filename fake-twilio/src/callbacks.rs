@@ -14,12 +14,7 @@ pub(crate) fn schedule(shared: &Arc<Shared>, sid: String, to: &str) {
     let Some(options) = shared.options.callbacks.clone() else {
         return;
     };
-    let outcome = shared
-        .inner()
-        .outcomes
-        .get(strip_channel(to))
-        .copied()
-        .unwrap_or_default();
+    let outcome = shared.inner().outcomes.get(strip_channel(to)).copied().unwrap_or_default();
     let task = tokio::spawn(progress(Arc::clone(shared), sid, options, outcome));
     shared.track(task.abort_handle());
 }
@@ -37,12 +32,7 @@ fn steps(outcome: CallbackOutcome, options: &CallbackOptions) -> Vec<(&'static s
     }
 }
 
-async fn progress(
-    shared: Arc<Shared>,
-    sid: String,
-    options: CallbackOptions,
-    outcome: CallbackOutcome,
-) {
+async fn progress(shared: Arc<Shared>, sid: String, options: CallbackOptions, outcome: CallbackOutcome) {
     for (status, code) in steps(outcome, &options) {
         tokio::time::sleep(options.delay).await;
         let service_sender = shared.options.service_sender.clone();
@@ -56,12 +46,7 @@ async fn progress(
             return;
         };
         if let Some(url) = callback {
-            post(
-                &shared,
-                &url,
-                callback_params(&shared.options.account_sid, &message),
-            )
-            .await;
+            post(&shared, &url, callback_params(&shared.options.account_sid, &message)).await;
         }
     }
 }
@@ -93,13 +78,7 @@ fn callback_params(account_sid: &str, m: &Message) -> Vec<(String, String)> {
 /// POSTs one signed callback and records it.
 async fn post(shared: &Shared, url: &str, params: Vec<(String, String)>) {
     let signature = sign(&shared.options.auth_token, url, &params);
-    let result = shared
-        .http
-        .post(url)
-        .header("X-Twilio-Signature", &signature)
-        .form(&params)
-        .send()
-        .await;
+    let result = shared.http.post(url).header("X-Twilio-Signature", &signature).form(&params).send().await;
     let status = match result {
         Ok(response) => Some(response.status().as_u16()),
         Err(error) => {
@@ -107,10 +86,5 @@ async fn post(shared: &Shared, url: &str, params: Vec<(String, String)>) {
             None
         }
     };
-    shared.inner().callbacks.push(CallbackRecord {
-        url: url.to_owned(),
-        params,
-        signature,
-        status,
-    });
+    shared.inner().callbacks.push(CallbackRecord { url: url.to_owned(), params, signature, status });
 }

@@ -72,10 +72,7 @@ impl KillableIo {
     fn broken(&self) -> io::Error {
         // A reset rather than an orderly close when the socket is dropped.
         let _ = self.inner.set_zero_linger();
-        io::Error::new(
-            io::ErrorKind::ConnectionReset,
-            "connection broken on purpose",
-        )
+        io::Error::new(io::ErrorKind::ConnectionReset, "connection broken on purpose")
     }
 }
 
@@ -83,11 +80,7 @@ const READ: usize = 0;
 const WRITE: usize = 1;
 
 impl AsyncRead for KillableIo {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         if this.switch.check(cx, READ) {
             return Poll::Ready(Err(this.broken()));
@@ -97,11 +90,7 @@ impl AsyncRead for KillableIo {
 }
 
 impl AsyncWrite for KillableIo {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         if this.switch.check(cx, WRITE) {
             return Poll::Ready(Err(this.broken()));
@@ -164,13 +153,7 @@ impl Listener for KillListener {
                     live.retain(|w| w.strong_count() > 0);
                     live.push(Arc::downgrade(&switch));
                     drop(live);
-                    return (
-                        KillableIo {
-                            inner: stream,
-                            switch,
-                        },
-                        addr,
-                    );
+                    return (KillableIo { inner: stream, switch }, addr);
                 }
                 Err(error) => {
                     // Out of file descriptors and the like: wait, as axum's listener does.

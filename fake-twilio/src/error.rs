@@ -16,12 +16,7 @@ pub(crate) struct TwilioError {
 impl TwilioError {
     /// An error with a Twilio code.
     pub fn new(status: StatusCode, code: u32, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code: Some(code),
-            message: message.into(),
-            retry_after: None,
-        }
+        Self { status, code: Some(code), message: message.into(), retry_after: None }
     }
 
     /// A scripted error; an impossible HTTP status becomes 500.
@@ -32,12 +27,7 @@ impl TwilioError {
         } else {
             message.to_owned()
         };
-        Self {
-            status,
-            code,
-            message,
-            retry_after,
-        }
+        Self { status, code, message, retry_after }
     }
 
     /// 401, code 20003, with Twilio's `WWW-Authenticate` challenge.
@@ -47,11 +37,7 @@ impl TwilioError {
 
     /// 404, code 20404, naming the path.
     pub fn not_found(path: &str) -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            20404,
-            format!("The requested resource {path} was not found"),
-        )
+        Self::new(StatusCode::NOT_FOUND, 20404, format!("The requested resource {path} was not found"))
     }
 
     /// 400 for a request the server cannot read (code 20001, "invalid parameter").
@@ -81,10 +67,7 @@ impl IntoResponse for TwilioError {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         if self.status == StatusCode::UNAUTHORIZED {
-            headers.insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Basic realm=\"Twilio API\""),
-            );
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"Twilio API\""));
         }
         response
     }

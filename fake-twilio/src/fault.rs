@@ -70,12 +70,7 @@ pub enum Fault {
 impl Fault {
     /// An error answer with a Twilio error code.
     pub fn error(http: u16, code: u32, message: impl Into<String>) -> Self {
-        Fault::Error {
-            http,
-            code: Some(code),
-            message: message.into(),
-            retry_after: None,
-        }
+        Fault::Error { http, code: Some(code), message: message.into(), retry_after: None }
     }
 
     /// 503 with code 20503, as Twilio answers when it is unavailable.
@@ -85,12 +80,7 @@ impl Fault {
 
     /// 429 with code 20429, with an optional `Retry-After` (seconds).
     pub fn too_many_requests(retry_after: Option<u64>) -> Self {
-        Fault::Error {
-            http: 429,
-            code: Some(20429),
-            message: "Too Many Requests".to_owned(),
-            retry_after,
-        }
+        Fault::Error { http: 429, code: Some(20429), message: "Too Many Requests".to_owned(), retry_after }
     }
 }
 
@@ -152,8 +142,7 @@ impl Behaviour {
         for (key, value) in raw {
             let entry = if value.is_array() {
                 Entry {
-                    faults: serde_json::from_value(value)
-                        .with_context(|| format!("faults of {key:?}"))?,
+                    faults: serde_json::from_value(value).with_context(|| format!("faults of {key:?}"))?,
                     callback: None,
                 }
             } else {
@@ -177,8 +166,7 @@ impl Behaviour {
 
     /// Reads and parses a behaviour file.
     pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         Self::from_json(&text).with_context(|| format!("parsing {}", path.display()))
     }
 }
@@ -232,10 +220,7 @@ mod tests {
         .unwrap();
         assert_eq!(b.faults["+33612345603"].len(), 2);
         assert_eq!(b.faults["+33612345604"], vec![Fault::InvalidJson]);
-        assert_eq!(
-            b.outcomes["+33612345604"],
-            CallbackOutcome::Undelivered(63016)
-        );
+        assert_eq!(b.outcomes["+33612345604"], CallbackOutcome::Undelivered(63016));
         assert_eq!(b.global, vec![Fault::Delay(Duration::from_millis(5))]);
     }
 

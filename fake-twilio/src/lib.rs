@@ -44,9 +44,7 @@ use tokio::task::JoinHandle;
 
 pub use fault::{Behaviour, CallbackOutcome, Fault};
 pub use message::{new_sid, rfc2822, Message, SubresourceUris, API_VERSION};
-pub use options::{
-    CallbackOptions, Options, DEFAULT_SERVICE_SENDER, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN,
-};
+pub use options::{CallbackOptions, Options, DEFAULT_SERVICE_SENDER, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN};
 pub use signature::sign;
 pub use state::{CallbackRecord, CreateRecord};
 
@@ -87,12 +85,7 @@ impl FakeTwilio {
             }
         });
         tracing::debug!(%addr, "fake-twilio listening");
-        Ok(FakeTwilio {
-            addr,
-            shared,
-            stop: Some(stop),
-            server: Some(server),
-        })
+        Ok(FakeTwilio { addr, shared, stop: Some(stop), server: Some(server) })
     }
 
     /// `http://127.0.0.1:PORT`; the client appends `/2010-04-01/Accounts/{sid}/Messages.json`.
@@ -107,11 +100,7 @@ impl FakeTwilio {
 
     /// The full create/list URL of the configured account.
     pub fn messages_url(&self) -> String {
-        format!(
-            "{}/{API_VERSION}/Accounts/{}/Messages.json",
-            self.base_url(),
-            self.shared.options.account_sid
-        )
+        format!("{}/{API_VERSION}/Accounts/{}/Messages.json", self.base_url(), self.shared.options.account_sid)
     }
 
     /// The configured account SID.
@@ -141,10 +130,7 @@ impl FakeTwilio {
     /// How messages to `to` progress once created (with [`Options::callbacks`]); the
     /// default is [`CallbackOutcome::Delivered`].
     pub fn set_callback_outcome(&self, to: &str, outcome: CallbackOutcome) {
-        self.shared
-            .inner()
-            .outcomes
-            .insert(strip_channel(to).to_owned(), outcome);
+        self.shared.inner().outcomes.insert(strip_channel(to).to_owned(), outcome);
     }
 
     /// Queues a behaviour file's faults and sets its outcomes.
@@ -188,11 +174,7 @@ impl FakeTwilio {
     pub fn created_count_for(&self, to: &str) -> usize {
         let to = strip_channel(to);
         let inner = self.shared.inner();
-        inner
-            .messages
-            .iter()
-            .filter(|s| strip_channel(&s.message.to) == to)
-            .count()
+        inner.messages.iter().filter(|s| strip_channel(&s.message.to) == to).count()
     }
 
     /// How many list requests (`GET …/Messages.json`) were received.
@@ -209,10 +191,7 @@ impl FakeTwilio {
     /// A status past the queue sets `date_sent`, and a sender for a Messaging Service.
     pub fn set_message_status(&self, sid: &str, status: &str) -> bool {
         let sender = self.shared.options.service_sender.clone();
-        self.shared
-            .inner()
-            .update(sid, |m| m.set_status(status, None, &sender))
-            .is_some()
+        self.shared.inner().update(sid, |m| m.set_status(status, None, &sender)).is_some()
     }
 
     /// Changes a stored message at will (its `date_created` too: the list order follows);
@@ -249,9 +228,7 @@ impl Drop for FakeTwilio {
 
 impl std::fmt::Debug for FakeTwilio {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FakeTwilio")
-            .field("addr", &self.addr)
-            .finish_non_exhaustive()
+        f.debug_struct("FakeTwilio").field("addr", &self.addr).finish_non_exhaustive()
     }
 }
 

@@ -10,8 +10,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Parser;
 use fake_twilio::{
-    Behaviour, CallbackOptions, FakeTwilio, Options, DEFAULT_SERVICE_SENDER, TEST_ACCOUNT_SID,
-    TEST_AUTH_TOKEN,
+    Behaviour, CallbackOptions, FakeTwilio, Options, DEFAULT_SERVICE_SENDER, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN,
 };
 
 /// A Twilio-shaped HTTP server (Messages API 2010-04-01) on 127.0.0.1.

@@ -75,17 +75,11 @@ impl Message {
     pub(crate) fn create(account_sid: &str, new: NewMessage, now: DateTime<Utc>) -> Self {
         let sid = new_sid("SM");
         let base = format!("/{API_VERSION}/Accounts/{account_sid}/Messages/{sid}");
-        let status = if new.from.is_none() {
-            "accepted"
-        } else {
-            "queued"
-        };
+        let status = if new.from.is_none() { "accepted" } else { "queued" };
         let date = rfc2822(now);
         Message {
             uri: format!("{base}.json"),
-            subresource_uris: SubresourceUris {
-                media: format!("{base}/Media.json"),
-            },
+            subresource_uris: SubresourceUris { media: format!("{base}/Media.json") },
             sid,
             account_sid: account_sid.to_owned(),
             to: new.to,
@@ -112,12 +106,7 @@ impl Message {
     /// Moves the message to `status`. Once it leaves the queue (any status but `accepted`,
     /// `queued`, `scheduled`, `canceled`) it gets a `date_sent`, and a Messaging Service
     /// message gets its sender (`service_sender` with the channel prefix of `to`).
-    pub(crate) fn set_status(
-        &mut self,
-        status: &str,
-        error_code: Option<u32>,
-        service_sender: &str,
-    ) {
+    pub(crate) fn set_status(&mut self, status: &str, error_code: Option<u32>, service_sender: &str) {
         let now = rfc2822(Utc::now());
         self.status = status.to_owned();
         self.date_updated = now.clone();
@@ -147,9 +136,7 @@ pub fn rfc2822(at: DateTime<Utc>) -> String {
 
 /// Parses a date written by [`rfc2822`] (or any RFC 2822 date).
 pub(crate) fn parse_rfc2822(text: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc2822(text)
-        .ok()
-        .map(|d| d.with_timezone(&Utc))
+    DateTime::parse_from_rfc2822(text).ok().map(|d| d.with_timezone(&Utc))
 }
 
 #[cfg(test)]
@@ -169,8 +156,6 @@ mod tests {
     fn sids_are_prefix_and_32_hex() {
         let sid = new_sid("SM");
         assert_eq!(sid.len(), 34);
-        assert!(sid[2..]
-            .chars()
-            .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)));
+        assert!(sid[2..].chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)));
     }
 }

@@ -63,9 +63,6 @@ pub struct CallbackOptions {
 
 impl Default for CallbackOptions {
     fn default() -> Self {
-        Self {
-            delay: Duration::from_millis(100),
-            read: false,
-        }
+        Self { delay: Duration::from_millis(100), read: false }
     }
 }

@@ -12,10 +12,7 @@ pub(crate) struct TokenBucket {
 impl TokenBucket {
     /// A full bucket.
     pub fn new(rate: u32, now: Instant) -> Self {
-        Self {
-            tokens: f64::from(rate),
-            last: now,
-        }
+        Self { tokens: f64::from(rate), last: now }
     }
 
     /// Takes one token if there is one.

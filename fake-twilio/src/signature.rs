@@ -7,19 +7,11 @@ use sha1::Sha1;
 /// `base64(HMAC-SHA1(auth_token, url + name1 + value1 + name2 + value2 …))`, the POST
 /// parameters sorted by name; a repeated name contributes each distinct value once, values
 /// sorted (as Twilio's helper libraries do). `url` is the full URL, query included.
-pub fn sign<K: AsRef<str>, V: AsRef<str>>(
-    auth_token: &str,
-    url: &str,
-    params: &[(K, V)],
-) -> String {
-    let mut pairs: Vec<(&str, &str)> = params
-        .iter()
-        .map(|(k, v)| (k.as_ref(), v.as_ref()))
-        .collect();
+pub fn sign<K: AsRef<str>, V: AsRef<str>>(auth_token: &str, url: &str, params: &[(K, V)]) -> String {
+    let mut pairs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_ref(), v.as_ref())).collect();
     pairs.sort_unstable();
     pairs.dedup();
-    let mut mac =
-        Hmac::<Sha1>::new_from_slice(auth_token.as_bytes()).expect("HMAC takes keys of any length");
+    let mut mac = Hmac::<Sha1>::new_from_slice(auth_token.as_bytes()).expect("HMAC takes keys of any length");
     mac.update(url.as_bytes());
     for (name, value) in pairs {
         mac.update(name.as_bytes());
@@ -46,10 +38,7 @@ mod tests {
         assert_eq!(sign("12345", url, &PARAMS), "RSOYDt4T1cUTdK1PDd93/VVr8B8=");
         let mut shuffled = PARAMS;
         shuffled.reverse();
-        assert_eq!(
-            sign("12345", url, &shuffled),
-            "RSOYDt4T1cUTdK1PDd93/VVr8B8="
-        );
+        assert_eq!(sign("12345", url, &shuffled), "RSOYDt4T1cUTdK1PDd93/VVr8B8=");
     }
 
     #[test]

@@ -36,20 +36,12 @@ pub struct CreateRecord {
 impl CreateRecord {
     /// The last value of a form parameter.
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.params
-            .iter()
-            .rev()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.params.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
     /// Every value of a (repeated) form parameter, in order.
     pub fn params_named(&self, name: &str) -> Vec<&str> {
-        self.params
-            .iter()
-            .filter(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .collect()
+        self.params.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str()).collect()
     }
 }
 
@@ -153,11 +145,7 @@ impl Shared {
 
 impl Inner {
     /// Records a create on arrival; returns its index.
-    pub fn record_create(
-        &mut self,
-        params: Vec<(String, String)>,
-        username: Option<String>,
-    ) -> usize {
+    pub fn record_create(&mut self, params: Vec<(String, String)>, username: Option<String>) -> usize {
         self.creates.push(CreateRecord {
             params,
             username,
@@ -175,20 +163,13 @@ impl Inner {
 
     /// The next fault for this recipient, else the next global one.
     pub fn take_fault(&mut self, to: Option<&str>) -> Option<Fault> {
-        let own = to
-            .map(strip_channel)
-            .and_then(|to| self.faults.get_mut(to))
-            .and_then(VecDeque::pop_front);
+        let own = to.map(strip_channel).and_then(|to| self.faults.get_mut(to)).and_then(VecDeque::pop_front);
         own.or_else(|| self.global_faults.pop_front())
     }
 
     pub fn push_fault(&mut self, to: Option<&str>, fault: Fault) {
         match to {
-            Some(to) => self
-                .faults
-                .entry(strip_channel(to).to_owned())
-                .or_default()
-                .push_back(fault),
+            Some(to) => self.faults.entry(strip_channel(to).to_owned()).or_default().push_back(fault),
             None => self.global_faults.push_back(fault),
         }
     }
@@ -196,27 +177,14 @@ impl Inner {
     /// Takes one token from the sender's bucket.
     pub fn rate_allows(&mut self, sender: &str, rate: u32) -> bool {
         let now = Instant::now();
-        self.buckets
-            .entry(sender.to_owned())
-            .or_insert_with(|| TokenBucket::new(rate, now))
-            .try_take(rate, now)
+        self.buckets.entry(sender.to_owned()).or_insert_with(|| TokenBucket::new(rate, now)).try_take(rate, now)
     }
 
-    pub fn insert(
-        &mut self,
-        message: Message,
-        created_at: DateTime<Utc>,
-        status_callback: Option<String>,
-    ) {
+    pub fn insert(&mut self, message: Message, created_at: DateTime<Utc>, status_callback: Option<String>) {
         let seq = self.next_seq;
         self.next_seq += 1;
         self.by_sid.insert(message.sid.clone(), self.messages.len());
-        self.messages.push(Stored {
-            message,
-            seq,
-            created_at,
-            status_callback,
-        });
+        self.messages.push(Stored { message, seq, created_at, status_callback });
     }
 
     pub fn get(&self, sid: &str) -> Option<&Stored> {

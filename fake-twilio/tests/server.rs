@@ -51,9 +51,7 @@ fn is_sid(value: &Value, prefix: &str) -> bool {
     value.as_str().is_some_and(|s| {
         s.len() == 34
             && s.starts_with(prefix)
-            && s[2..]
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            && s[2..].bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     })
 }
 
@@ -89,15 +87,9 @@ async fn create_round_trip() {
     assert!(chrono::DateTime::parse_from_rfc2822(date).is_ok(), "{date}");
     assert!(date.ends_with(" +0000"));
     assert_eq!(m["date_updated"], m["date_created"]);
-    let uri = format!(
-        "/2010-04-01/Accounts/{}/Messages/{sid}.json",
-        twilio.account_sid()
-    );
+    let uri = format!("/2010-04-01/Accounts/{}/Messages/{sid}.json", twilio.account_sid());
     assert_eq!(m["uri"], uri);
-    assert_eq!(
-        m["subresource_uris"]["media"],
-        uri.replace(".json", "/Media.json")
-    );
+    assert_eq!(m["subresource_uris"]["media"], uri.replace(".json", "/Media.json"));
 
     let (status, fetched) = get_json(&twilio, &uri).await;
     assert_eq!(status, 200);
@@ -119,11 +111,7 @@ async fn create_round_trip() {
 #[tokio::test]
 async fn messaging_service_messages_start_accepted_without_from() {
     let twilio = start(Options::default()).await;
-    let (status, m) = create_json(
-        &twilio,
-        &[("To", TO), ("MessagingServiceSid", SERVICE), ("Body", "x")],
-    )
-    .await;
+    let (status, m) = create_json(&twilio, &[("To", TO), ("MessagingServiceSid", SERVICE), ("Body", "x")]).await;
     assert_eq!(status, 201);
     assert_eq!(m["status"], "accepted");
     assert_eq!(m["from"], Value::Null);
@@ -138,11 +126,8 @@ async fn messaging_service_messages_start_accepted_without_from() {
 
 #[tokio::test]
 async fn authentication_failures_and_api_keys() {
-    let twilio = start(Options {
-        api_keys: vec![("SK0123".to_owned(), "key-secret".to_owned())],
-        ..Options::default()
-    })
-    .await;
+    let twilio =
+        start(Options { api_keys: vec![("SK0123".to_owned(), "key-secret".to_owned())], ..Options::default() }).await;
     let form = [("To", TO), ("From", FROM), ("Body", "x")];
     let wrong = client()
         .post(twilio.messages_url())
@@ -159,29 +144,15 @@ async fn authentication_failures_and_api_keys() {
         serde_json::json!({"code": 20003, "message": "Authenticate",
             "more_info": "https://www.twilio.com/docs/errors/20003", "status": 401})
     );
-    let missing = client()
-        .post(twilio.messages_url())
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+    let missing = client().post(twilio.messages_url()).form(&form).send().await.unwrap();
     assert_eq!(missing.status(), 401);
 
-    let with_key = client()
-        .post(twilio.messages_url())
-        .basic_auth("SK0123", Some("key-secret"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+    let with_key =
+        client().post(twilio.messages_url()).basic_auth("SK0123", Some("key-secret")).form(&form).send().await.unwrap();
     assert_eq!(with_key.status(), 201);
 
     let other_account = client()
-        .post(
-            twilio
-                .messages_url()
-                .replace(twilio.account_sid(), "AC0000000000000000000000000000ffff"),
-        )
+        .post(twilio.messages_url().replace(twilio.account_sid(), "AC0000000000000000000000000000ffff"))
         .basic_auth(twilio.account_sid(), Some(twilio.auth_token()))
         .form(&form)
         .send()
@@ -212,11 +183,7 @@ async fn validation_errors_use_twilio_codes() {
     assert_eq!(e["code"], 21603);
     let (_, e) = create_json(&twilio, &[("To", TO), ("From", FROM)]).await;
     assert_eq!(e["code"], 21602);
-    let (_, e) = create_json(
-        &twilio,
-        &[("To", "whatsapp:+33"), ("From", FROM), ("Body", "x")],
-    )
-    .await;
+    let (_, e) = create_json(&twilio, &[("To", "whatsapp:+33"), ("From", FROM), ("Body", "x")]).await;
     assert_eq!(e["code"], 21211);
     assert!(twilio.messages().is_empty());
 }
@@ -224,24 +191,12 @@ async fn validation_errors_use_twilio_codes() {
 #[tokio::test]
 async fn scripted_503_then_success() {
     let twilio = start(Options::default()).await;
-    let fault = Fault::Error {
-        http: 503,
-        code: Some(20503),
-        message: "Service unavailable".to_owned(),
-        retry_after: Some(7),
-    };
+    let fault =
+        Fault::Error { http: 503, code: Some(20503), message: "Service unavailable".to_owned(), retry_after: Some(7) };
     twilio.push_fault(Some("+33612345678"), fault.clone());
     let form = [("To", TO), ("From", FROM), ("Body", "x")];
     // Another recipient does not meet the fault.
-    let (status, _) = create_json(
-        &twilio,
-        &[
-            ("To", "whatsapp:+33612345679"),
-            ("From", FROM),
-            ("Body", "x"),
-        ],
-    )
-    .await;
+    let (status, _) = create_json(&twilio, &[("To", "whatsapp:+33612345679"), ("From", FROM), ("Body", "x")]).await;
     assert_eq!(status, 201);
 
     let first = create(&twilio, &form).await.unwrap();
@@ -264,24 +219,13 @@ async fn scripted_503_then_success() {
 async fn global_faults_and_bare_429() {
     let twilio = start(Options::default()).await;
     twilio.push_fault(Some(TO), Fault::Delay(Duration::from_millis(1)));
-    twilio.push_fault(
-        None,
-        Fault::Error {
-            http: 429,
-            code: None,
-            message: String::new(),
-            retry_after: None,
-        },
-    );
+    twilio.push_fault(None, Fault::Error { http: 429, code: None, message: String::new(), retry_after: None });
     let form = [("To", TO), ("From", FROM), ("Body", "x")];
     assert_eq!(create(&twilio, &form).await.unwrap().status(), 201);
     let bare = create(&twilio, &form).await.unwrap();
     assert_eq!(bare.status(), 429);
     let body: Value = bare.json().await.unwrap();
-    assert_eq!(
-        body,
-        serde_json::json!({"message": "Too Many Requests", "status": 429})
-    );
+    assert_eq!(body, serde_json::json!({"message": "Too Many Requests", "status": 429}));
     assert_eq!(create(&twilio, &form).await.unwrap().status(), 201);
 }
 
@@ -364,40 +308,21 @@ async fn list_is_newest_first_and_paged() {
         let (_, m) = create_json(&twilio, &[("To", TO), ("From", FROM), ("Body", &body)]).await;
         sids.push(m["sid"].as_str().unwrap().to_owned());
     }
-    create_json(
-        &twilio,
-        &[
-            ("To", "whatsapp:+33612345670"),
-            ("From", FROM),
-            ("Body", "other"),
-        ],
-    )
-    .await;
+    create_json(&twilio, &[("To", "whatsapp:+33612345670"), ("From", FROM), ("Body", "other")]).await;
     sids.reverse();
 
-    let path = format!(
-        "/2010-04-01/Accounts/{}/Messages.json",
-        twilio.account_sid()
-    );
+    let path = format!("/2010-04-01/Accounts/{}/Messages.json", twilio.account_sid());
     let query = serde_urlencoded::to_string([("To", TO), ("PageSize", "2")]).unwrap();
     let (status, page) = get_json(&twilio, &format!("{path}?{query}")).await;
     assert_eq!(status, 200, "{page}");
-    let got: Vec<&str> = page["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["sid"].as_str().unwrap())
-        .collect();
+    let got: Vec<&str> = page["messages"].as_array().unwrap().iter().map(|m| m["sid"].as_str().unwrap()).collect();
     assert_eq!(got, &sids[0..2]);
     assert_eq!(page["page"], 0);
     assert_eq!(page["page_size"], 2);
     assert_eq!(page["start"], 0);
     assert_eq!(page["end"], 1);
     assert_eq!(page["previous_page_uri"], Value::Null);
-    assert_eq!(
-        page["first_page_uri"],
-        format!("{path}?To=whatsapp%3A%2B33612345678&PageSize=2&Page=0")
-    );
+    assert_eq!(page["first_page_uri"], format!("{path}?To=whatsapp%3A%2B33612345678&PageSize=2&Page=0"));
     assert_eq!(page["uri"], page["first_page_uri"]);
 
     let mut seen = got.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
@@ -423,12 +348,7 @@ async fn list_is_newest_first_and_paged() {
 
     // The previous page of the last one is the middle one.
     let (_, previous) = get_json(&twilio, last_page["previous_page_uri"].as_str().unwrap()).await;
-    let got: Vec<&str> = previous["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["sid"].as_str().unwrap())
-        .collect();
+    let got: Vec<&str> = previous["messages"].as_array().unwrap().iter().map(|m| m["sid"].as_str().unwrap()).collect();
     assert_eq!(got, &sids[2..4]);
 
     // Page numbers alone work too; everything unfiltered is newest first.
@@ -444,11 +364,7 @@ async fn list_is_newest_first_and_paged() {
 
 #[tokio::test]
 async fn rate_limit_per_sender() {
-    let twilio = start(Options {
-        rate_per_sender: Some(1),
-        ..Options::default()
-    })
-    .await;
+    let twilio = start(Options { rate_per_sender: Some(1), ..Options::default() }).await;
     let form = [("To", TO), ("From", FROM), ("Body", "x")];
     assert_eq!(create(&twilio, &form).await.unwrap().status(), 201);
     let limited = create(&twilio, &form).await.unwrap();
@@ -476,33 +392,23 @@ async fn receive(
     body: String,
 ) -> &'static str {
     let host = headers["host"].to_str().unwrap().to_owned();
-    let signature = headers
-        .get("x-twilio-signature")
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default();
+    let signature = headers.get("x-twilio-signature").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
     let params: Vec<(String, String)> = serde_urlencoded::from_str(&body).unwrap();
-    received
-        .lock()
-        .unwrap()
-        .push((format!("http://{host}{uri}"), signature, params));
+    received.lock().unwrap().push((format!("http://{host}{uri}"), signature, params));
     ""
 }
 
 #[tokio::test]
 async fn status_callbacks_arrive_signed() {
     let received: Received = Arc::default();
-    let app = axum::Router::new()
-        .route("/twilio/status", axum::routing::post(receive))
-        .with_state(Arc::clone(&received));
+    let app =
+        axum::Router::new().route("/twilio/status", axum::routing::post(receive)).with_state(Arc::clone(&received));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let receiver = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
 
     let twilio = start(Options {
-        callbacks: Some(CallbackOptions {
-            delay: Duration::from_millis(20),
-            read: true,
-        }),
+        callbacks: Some(CallbackOptions { delay: Duration::from_millis(20), read: true }),
         ..Options::default()
     })
     .await;
@@ -510,12 +416,7 @@ async fn status_callbacks_arrive_signed() {
     let callback = format!("http://{receiver}/twilio/status?message_id=m-1");
     let (status, m) = create_json(
         &twilio,
-        &[
-            ("To", TO),
-            ("MessagingServiceSid", SERVICE),
-            ("Body", "x"),
-            ("StatusCallback", &callback),
-        ],
+        &[("To", TO), ("MessagingServiceSid", SERVICE), ("Body", "x"), ("StatusCallback", &callback)],
     )
     .await;
     assert_eq!(status, 201);
@@ -523,12 +424,7 @@ async fn status_callbacks_arrive_signed() {
     let callback2 = format!("http://{receiver}/twilio/status?message_id=m-2");
     let (_, m2) = create_json(
         &twilio,
-        &[
-            ("To", "whatsapp:+33612345679"),
-            ("From", FROM),
-            ("Body", "y"),
-            ("StatusCallback", &callback2),
-        ],
+        &[("To", "whatsapp:+33612345679"), ("From", FROM), ("Body", "y"), ("StatusCallback", &callback2)],
     )
     .await;
     let sid2 = m2["sid"].as_str().unwrap().to_owned();
@@ -544,12 +440,7 @@ async fn status_callbacks_arrive_signed() {
     let mut statuses = Vec::new();
     for (url, signature, params) in &received {
         assert_eq!(signature, &sign(twilio.auth_token(), url, params), "{url}");
-        let get = |name: &str| {
-            params
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.as_str())
-        };
+        let get = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
         assert_eq!(get("AccountSid"), Some(twilio.account_sid()));
         assert_eq!(get("ApiVersion"), Some("2010-04-01"));
         assert_eq!(get("ChannelPrefix"), Some("whatsapp"));
@@ -567,38 +458,15 @@ async fn status_callbacks_arrive_signed() {
         }
     }
     let of = |s: &str| -> Vec<(String, Option<String>)> {
-        statuses
-            .iter()
-            .filter(|(x, _, _)| x == s)
-            .map(|(_, st, c)| (st.clone(), c.clone()))
-            .collect()
+        statuses.iter().filter(|(x, _, _)| x == s).map(|(_, st, c)| (st.clone(), c.clone())).collect()
     };
-    assert_eq!(
-        of(&sid),
-        [
-            ("sent".to_owned(), None),
-            ("delivered".to_owned(), None),
-            ("read".to_owned(), None)
-        ]
-    );
-    assert_eq!(
-        of(&sid2),
-        [
-            ("sent".to_owned(), None),
-            ("undelivered".to_owned(), Some("63016".to_owned()))
-        ]
-    );
+    assert_eq!(of(&sid), [("sent".to_owned(), None), ("delivered".to_owned(), None), ("read".to_owned(), None)]);
+    assert_eq!(of(&sid2), [("sent".to_owned(), None), ("undelivered".to_owned(), Some("63016".to_owned()))]);
     assert_eq!(twilio.message(&sid).unwrap().status, "read");
     let undelivered = twilio.message(&sid2).unwrap();
-    assert_eq!(
-        (undelivered.status.as_str(), undelivered.error_code),
-        ("undelivered", Some(63016))
-    );
+    assert_eq!((undelivered.status.as_str(), undelivered.error_code), ("undelivered", Some(63016)));
     assert_eq!(twilio.callbacks_sent().len(), 5);
-    assert!(twilio
-        .callbacks_sent()
-        .iter()
-        .all(|c| c.status == Some(200)));
+    assert!(twilio.callbacks_sent().iter().all(|c| c.status == Some(200)));
 }
 
 #[tokio::test]
@@ -625,46 +493,25 @@ fn binary_prints_its_address_and_stops_on_sigterm() {
     )
     .unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_fake-twilio"))
-        .args([
-            "--behaviour",
-            behaviour.to_str().unwrap(),
-            "--rate-per-sender",
-            "10",
-        ])
+        .args(["--behaviour", behaviour.to_str().unwrap(), "--rate-per-sender", "10"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .trim()
-        .strip_prefix("fake-twilio listening on ")
-        .unwrap()
-        .to_owned();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let base = line.trim().strip_prefix("fake-twilio listening on ").unwrap().to_owned();
     assert!(base.starts_with("http://127.0.0.1:"), "{line}");
 
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let statuses = runtime.block_on(async {
-        let url = format!(
-            "{base}/2010-04-01/Accounts/{}/Messages.json",
-            fake_twilio::TEST_ACCOUNT_SID
-        );
+        let url = format!("{base}/2010-04-01/Accounts/{}/Messages.json", fake_twilio::TEST_ACCOUNT_SID);
         let mut statuses = Vec::new();
         for _ in 0..2 {
             let response = client()
                 .post(&url)
-                .basic_auth(
-                    fake_twilio::TEST_ACCOUNT_SID,
-                    Some(fake_twilio::TEST_AUTH_TOKEN),
-                )
-                .form(&[
-                    ("To", "whatsapp:+33612345603"),
-                    ("From", FROM),
-                    ("Body", "x"),
-                ])
+                .basic_auth(fake_twilio::TEST_ACCOUNT_SID, Some(fake_twilio::TEST_AUTH_TOKEN))
+                .form(&[("To", "whatsapp:+33612345603"), ("From", FROM), ("Body", "x")])
                 .send()
                 .await
                 .unwrap();
@@ -674,10 +521,7 @@ fn binary_prints_its_address_and_stops_on_sigterm() {
     });
     assert_eq!(statuses, [503, 201]);
 
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
+    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(killed.success());
     let status = child.wait().unwrap();
     assert!(status.success(), "{status:?}");

@@ -86,7 +86,8 @@ impl Update {
         self
     }
 
-    pub fn add(mut self, clause: &str) -> Self {
+    /// A raw `ADD` clause (set union, counter).
+    pub fn add_clause(mut self, clause: &str) -> Self {
         self.add.push(clause.into());
         self
     }
@@ -407,7 +408,7 @@ impl MessageLog for DynamoMessageLog {
         if let Conditional::Refused(Some(old)) = first {
             if old.twilio_sid.as_deref() != Some(sid) {
                 Update::new()
-                    .add("extra_sids :sid")
+                    .add_clause("extra_sids :sid")
                     .value(":sid", AttributeValue::Ss(vec![sid.to_owned()]))
                     .run(&self.client, &self.table, message_id.as_str(), "attribute_exists(message_id)")
                     .await?;

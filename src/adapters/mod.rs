@@ -5,4 +5,5 @@ pub mod provision;
 pub mod retry_index;
 pub mod secrets;
 pub mod sqs;
+pub mod status_callback;
 pub mod twilio;

@@ -128,17 +128,18 @@ pub struct Rejection {
 }
 
 impl QueueMessage {
-    /// Parses and validates one SQS body.
-    pub fn parse(body: &str) -> Result<QueueMessage, Rejection> {
+    /// Parses and validates one SQS body. (The rejection is boxed: it is as common a result
+    /// as a message, and large.)
+    pub fn parse(body: &str) -> Result<QueueMessage, Box<Rejection>> {
         let storable = body.len() <= MAX_BODY_BYTES;
         let value: Value = match serde_json::from_str(body) {
             Ok(value) => value,
             Err(e) => {
-                return Err(Rejection::bare(storable, format!("message: not valid JSON ({e})")));
+                return Err(Box::new(Rejection::bare(storable, format!("message: not valid JSON ({e})"))));
             }
         };
         let Value::Object(fields) = value else {
-            return Err(Rejection::bare(storable, "message: expected a JSON object".into()));
+            return Err(Box::new(Rejection::bare(storable, "message: expected a JSON object".into())));
         };
         let mut rejection = Rejection::bare(storable, String::new());
         // Read what identifies the item first, so that any later refusal can be recorded.
@@ -158,7 +159,7 @@ impl QueueMessage {
             Ok(message) => Ok(message),
             Err(reason) => {
                 rejection.reason = reason;
-                Err(rejection)
+                Err(Box::new(rejection))
             }
         }
     }
@@ -324,7 +325,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn parse(value: Value) -> Result<QueueMessage, Rejection> {
+    fn parse(value: Value) -> Result<QueueMessage, Box<Rejection>> {
         QueueMessage::parse(&value.to_string())
     }
 

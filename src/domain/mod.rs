@@ -5,4 +5,5 @@ pub mod classify;
 pub mod consent;
 pub mod message;
 pub mod phone;
+pub mod signature;
 pub mod status;

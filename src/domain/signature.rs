@@ -15,7 +15,7 @@ pub const SIGNATURE_HEADER: &str = "x-twilio-signature";
 
 /// The parameters in signing order: sorted by name, then by value, each distinct
 /// (name, value) pair once.
-pub fn signing_params<'a>(params: &'a [(String, String)]) -> Vec<(&'a str, &'a str)> {
+pub fn signing_params(params: &[(String, String)]) -> Vec<(&str, &str)> {
     let mut pairs: Vec<(&str, &str)> = params.iter().map(|(name, value)| (name.as_str(), value.as_str())).collect();
     pairs.sort_unstable();
     pairs.dedup();
@@ -150,7 +150,10 @@ mod tests {
         assert_eq!(url_variants(URL), vec![URL.to_owned(), URL_443.to_owned()]);
         assert_eq!(url_variants(URL_443), vec![URL_443.to_owned(), URL.to_owned()]);
         assert_eq!(url_variants("https://h.example/x"), vec!["https://h.example/x", "https://h.example:443/x"]);
-        assert_eq!(url_variants("http://127.0.0.1:80/a?b=c"), vec!["http://127.0.0.1:80/a?b=c", "http://127.0.0.1/a?b=c"]);
+        assert_eq!(
+            url_variants("http://127.0.0.1:80/a?b=c"),
+            vec!["http://127.0.0.1:80/a?b=c", "http://127.0.0.1/a?b=c"]
+        );
         assert_eq!(url_variants("https://h.example:8443/x"), vec!["https://h.example:8443/x"]);
         assert_eq!(url_variants("https://[::1]/x"), vec!["https://[::1]/x", "https://[::1]:443/x"]);
         assert_eq!(url_variants("https://h.example"), vec!["https://h.example", "https://h.example:443"]);
@@ -164,5 +167,4 @@ mod tests {
         let once = params(&[("Body", "x"), ("MediaUrl", "a"), ("MediaUrl", "b")]);
         assert_eq!(compute("t", "https://x/y", &repeated), compute("t", "https://x/y", &once));
     }
-
 }

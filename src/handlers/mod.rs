@@ -2,3 +2,4 @@
 
 pub mod send;
 pub mod sweep;
+pub mod webhook;

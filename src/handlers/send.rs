@@ -123,7 +123,7 @@ impl SendHandler {
         };
         let message = match QueueMessage::parse(body) {
             Ok(message) => message,
-            Err(rejection) => return self.reject(batch, body, rejection).await,
+            Err(rejection) => return self.reject(batch, body, *rejection).await,
         };
         if batch.stop_creating.load(Ordering::SeqCst) {
             return ReturnToQueue;

@@ -224,3 +224,56 @@ pub fn failures(response: &SqsBatchResponse) -> Vec<String> {
     ids.sort();
     ids
 }
+
+/// The Function URL host the webhook tests post to.
+pub const WEBHOOK_DOMAIN: &str = "abcdefghijklmnopqrstuvwxyz012345.lambda-url.eu-west-3.on.aws";
+
+impl TestEnv {
+    pub fn webhook_config(&self) -> missive::config::WebhookConfig {
+        missive::config::WebhookConfig::from_env(&self.env()).expect("valid webhook configuration")
+    }
+
+    /// The webhook handler exactly as the `twilio-webhook` function builds it.
+    pub async fn webhook_handler(&self) -> missive::handlers::webhook::WebhookHandler {
+        missive::wiring::webhook_handler(self.webhook_config(), &self.aws).await.expect("webhook handler")
+    }
+
+    /// The auth token the webhook checks signatures with (the fake Twilio's).
+    pub fn auth_token(&self) -> String {
+        self.vars.get("TWILIO_AUTH_TOKEN").cloned().unwrap_or_default()
+    }
+}
+
+/// A form POST to the webhook's Function URL, signed with `token` for the URL Twilio would
+/// have used (`https://WEBHOOK_DOMAIN` + path + `?query`).
+pub fn signed_post(
+    token: &str,
+    path: &str,
+    query: &str,
+    params: &[(&str, &str)],
+) -> missive::handlers::webhook::WebhookRequest {
+    let url = if query.is_empty() {
+        format!("https://{WEBHOOK_DOMAIN}{path}")
+    } else {
+        format!("https://{WEBHOOK_DOMAIN}{path}?{query}")
+    };
+    signed_post_for_url(token, &url, path, query, params)
+}
+
+/// A form POST to the webhook's Function URL, signed with `token` for `signed_url`.
+pub fn signed_post_for_url(
+    token: &str,
+    signed_url: &str,
+    path: &str,
+    query: &str,
+    params: &[(&str, &str)],
+) -> missive::handlers::webhook::WebhookRequest {
+    let body = form_body(params);
+    missive::handlers::webhook::WebhookRequest::form_post(WEBHOOK_DOMAIN, path, query, body)
+        .with_header("X-Twilio-Signature", &fake_twilio::sign(token, signed_url, params))
+}
+
+/// `application/x-www-form-urlencoded` of `params`, in order.
+pub fn form_body(params: &[(&str, &str)]) -> String {
+    url::form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish()
+}

@@ -43,11 +43,7 @@ struct Decision {
 
 impl Decision {
     fn answer(response: impl IntoResponse) -> Self {
-        Decision {
-            stall: Duration::ZERO,
-            delivery: Delivery::Answer(response.into_response()),
-            sid: None,
-        }
+        Decision { stall: Duration::ZERO, delivery: Delivery::Answer(response.into_response()), sid: None }
     }
 }
 
@@ -61,23 +57,12 @@ pub(super) async fn create(
 ) -> Response {
     let account_sid = path.map(|Path(sid)| sid).unwrap_or_default();
     let body = body.unwrap_or_default();
-    let task = tokio::spawn(process(
-        shared,
-        account_sid,
-        uri.path().to_owned(),
-        headers,
-        body,
-    ));
+    let task = tokio::spawn(process(shared, account_sid, uri.path().to_owned(), headers, body));
     let decision = match task.await {
         Ok(decision) => decision,
         Err(error) => {
             tracing::error!(%error, "create task failed");
-            return TwilioError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                20500,
-                "Internal Server Error",
-            )
-            .into_response();
+            return TwilioError::new(StatusCode::INTERNAL_SERVER_ERROR, 20500, "Internal Server Error").into_response();
         }
     };
     if !decision.stall.is_zero() {
@@ -94,18 +79,10 @@ pub(super) async fn create(
 }
 
 /// Records the request, decides, and records the decision.
-async fn process(
-    shared: Arc<Shared>,
-    account_sid: String,
-    path: String,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Decision {
+async fn process(shared: Arc<Shared>, account_sid: String, path: String, headers: HeaderMap, body: Bytes) -> Decision {
     let params = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body);
     let username = basic_credentials(&headers).map(|(user, _)| user);
-    let index = shared
-        .inner()
-        .record_create(params.clone().unwrap_or_default(), username);
+    let index = shared.inner().record_create(params.clone().unwrap_or_default(), username);
     wait_latency(&shared).await;
     let (decision, fault) = decide(&shared, &account_sid, &path, &headers, params).await;
     let status = match &decision.delivery {
@@ -141,31 +118,18 @@ async fn decide(
     let mut broken_body = false;
     match &fault {
         None => {}
-        Some(Fault::Error {
-            http,
-            code,
-            message,
-            retry_after,
-        }) => {
+        Some(Fault::Error { http, code, message, retry_after }) => {
             let error = TwilioError::scripted(*http, *code, message, *retry_after);
             return (Decision::answer(error), fault);
         }
         Some(Fault::StallThenReject(wait)) => {
-            let error = TwilioError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                20503,
-                "Service Unavailable",
-            );
+            let error = TwilioError::new(StatusCode::SERVICE_UNAVAILABLE, 20503, "Service Unavailable");
             let mut decision = Decision::answer(error);
             decision.stall = *wait;
             return (decision, fault);
         }
         Some(Fault::ResetBeforeAccept) => {
-            let decision = Decision {
-                stall: Duration::ZERO,
-                delivery: Delivery::Reset,
-                sid: None,
-            };
+            let decision = Decision { stall: Duration::ZERO, delivery: Delivery::Reset, sid: None };
             return (decision, fault);
         }
         Some(Fault::InvalidJson) => {
@@ -187,23 +151,11 @@ async fn decide(
             let response = if broken_body {
                 broken_json(StatusCode::CREATED, json)
             } else {
-                (
-                    StatusCode::CREATED,
-                    [(header::CONTENT_TYPE, "application/json")],
-                    json,
-                )
-                    .into_response()
+                (StatusCode::CREATED, [(header::CONTENT_TYPE, "application/json")], json).into_response()
             };
-            Decision {
-                stall: Duration::ZERO,
-                delivery: Delivery::Answer(response),
-                sid: Some(message.sid),
-            }
+            Decision { stall: Duration::ZERO, delivery: Delivery::Answer(response), sid: Some(message.sid) }
         }
-        Err(error) if broken_body => Decision::answer(broken_json(
-            error.status,
-            error.body().to_string().into_bytes(),
-        )),
+        Err(error) if broken_body => Decision::answer(broken_json(error.status, error.body().to_string().into_bytes())),
         Err(error) => Decision::answer(error),
     };
     decision.stall = stall;
@@ -219,11 +171,7 @@ fn accept(shared: &Arc<Shared>, form: &CreateForm) -> Result<Message, TwilioErro
     let mut inner = shared.inner();
     if let (Some(rate), Some(sender)) = (shared.options.rate_per_sender, form.sender()) {
         if !inner.rate_allows(sender, rate) {
-            return Err(TwilioError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                20429,
-                "Too Many Requests",
-            ));
+            return Err(TwilioError::new(StatusCode::TOO_MANY_REQUESTS, 20429, "Too Many Requests"));
         }
     }
     let now = Utc::now();
@@ -243,10 +191,7 @@ fn broken_json(status: StatusCode, json: Vec<u8>) -> Response {
     let first = futures::stream::once(async move { Ok::<_, std::io::Error>(half) });
     let broken = futures::stream::once(async {
         tokio::time::sleep(Duration::from_millis(50)).await;
-        Err(std::io::Error::new(
-            std::io::ErrorKind::ConnectionReset,
-            "body broken on purpose",
-        ))
+        Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "body broken on purpose"))
     });
     let body = Body::from_stream(first.chain(broken));
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()

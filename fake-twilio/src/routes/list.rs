@@ -53,9 +53,7 @@ pub(super) async fn fetch(
     if let Err(error) = authorize(&shared, &headers, &account_sid, uri.path()) {
         return error.into_response();
     }
-    let found = file
-        .strip_suffix(".json")
-        .and_then(|sid| shared.inner().get(sid).map(|s| s.message.clone()));
+    let found = file.strip_suffix(".json").and_then(|sid| shared.inner().get(sid).map(|s| s.message.clone()));
     match found {
         Some(message) => Json(message).into_response(),
         None => TwilioError::not_found(uri.path()).into_response(),
@@ -72,14 +70,9 @@ struct Query {
 
 impl Query {
     fn parse(raw: &str) -> Result<Self, TwilioError> {
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw)
-            .map_err(|_| TwilioError::bad_request("The query string is not valid"))?;
-        let mut query = Query {
-            filters: Vec::new(),
-            page_size: DEFAULT_PAGE_SIZE,
-            page: 0,
-            page_token: None,
-        };
+        let pairs: Vec<(String, String)> =
+            serde_urlencoded::from_str(raw).map_err(|_| TwilioError::bad_request("The query string is not valid"))?;
+        let mut query = Query { filters: Vec::new(), page_size: DEFAULT_PAGE_SIZE, page: 0, page_token: None };
         for (name, value) in pairs {
             if let Some(&filter) = FILTERS.iter().find(|f| **f == name) {
                 if filter.starts_with("DateSent") && parse_day(&value).is_none() {
@@ -89,11 +82,8 @@ impl Query {
                 query.filters.push((filter, value));
                 continue;
             }
-            let number = || {
-                value
-                    .parse::<usize>()
-                    .map_err(|_| TwilioError::bad_request(format!("Invalid {name}: {value}")))
-            };
+            let number =
+                || value.parse::<usize>().map_err(|_| TwilioError::bad_request(format!("Invalid {name}: {value}")));
             match name.as_str() {
                 "PageSize" => query.page_size = number()?.clamp(1, MAX_PAGE_SIZE),
                 "Page" => query.page = number()?,
@@ -101,19 +91,12 @@ impl Query {
                 _ => {}
             }
         }
-        query
-            .filters
-            .sort_by_key(|(f, _)| FILTERS.iter().position(|x| x == f));
+        query.filters.sort_by_key(|(f, _)| FILTERS.iter().position(|x| x == f));
         Ok(query)
     }
 
     fn keeps(&self, m: &Message) -> bool {
-        let day_sent = || {
-            m.date_sent
-                .as_deref()
-                .and_then(parse_rfc2822)
-                .map(|d| d.date_naive())
-        };
+        let day_sent = || m.date_sent.as_deref().and_then(parse_rfc2822).map(|d| d.date_naive());
         self.filters.iter().all(|(name, value)| match *name {
             "To" => m.to == *value,
             "From" => m.from.as_deref() == Some(value.as_str()),
@@ -126,20 +109,13 @@ impl Query {
 
     /// A page URI: the filters, `PageSize`, `Page`, and a `PageToken` when given.
     fn uri(&self, path: &str, page: usize, token: Option<&str>) -> String {
-        let mut pairs: Vec<(&str, String)> = self
-            .filters
-            .iter()
-            .map(|(name, value)| (*name, value.clone()))
-            .collect();
+        let mut pairs: Vec<(&str, String)> = self.filters.iter().map(|(name, value)| (*name, value.clone())).collect();
         pairs.push(("PageSize", self.page_size.to_string()));
         pairs.push(("Page", page.to_string()));
         if let Some(token) = token {
             pairs.push(("PageToken", token.to_owned()));
         }
-        format!(
-            "{path}?{}",
-            serde_urlencoded::to_string(pairs).unwrap_or_default()
-        )
+        format!("{path}?{}", serde_urlencoded::to_string(pairs).unwrap_or_default())
     }
 }
 
@@ -179,19 +155,13 @@ fn page(shared: &Shared, path: &str, raw_query: &str) -> Result<serde_json::Valu
     let start = query.page.saturating_mul(size);
     let end = start + items.len().saturating_sub(1);
     let next = match items.last() {
-        Some(last) if hi < all.len() => Some(query.uri(
-            path,
-            query.page + 1,
-            Some(&format!("PA{}", last.message.sid)),
-        )),
+        Some(last) if hi < all.len() => Some(query.uri(path, query.page + 1, Some(&format!("PA{}", last.message.sid)))),
         _ => None,
     };
     let previous = match items.first() {
-        Some(first) if query.page > 0 && lo > 0 => Some(query.uri(
-            path,
-            query.page - 1,
-            Some(&format!("PB{}", first.message.sid)),
-        )),
+        Some(first) if query.page > 0 && lo > 0 => {
+            Some(query.uri(path, query.page - 1, Some(&format!("PB{}", first.message.sid))))
+        }
         _ => None,
     };
     let messages: Vec<&Message> = items.iter().map(|s| &s.message).collect();

@@ -19,14 +19,8 @@ use crate::state::Shared;
 /// The router of the fake API.
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
-        .route(
-            "/2010-04-01/Accounts/{account_sid}/Messages.json",
-            post(create::create).get(list::list),
-        )
-        .route(
-            "/2010-04-01/Accounts/{account_sid}/Messages/{file}",
-            get(list::fetch),
-        )
+        .route("/2010-04-01/Accounts/{account_sid}/Messages.json", post(create::create).get(list::list))
+        .route("/2010-04-01/Accounts/{account_sid}/Messages/{file}", get(list::fetch))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::map_response(add_request_id))
@@ -51,17 +45,12 @@ async fn add_request_id(mut response: Response) -> Response {
 
 /// The Basic auth username and password, when the header is well formed.
 pub(crate) fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
-    let value = headers
-        .get(axum::http::header::AUTHORIZATION)?
-        .to_str()
-        .ok()?;
+    let value = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, encoded) = value.trim().split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;
     }
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .ok()?;
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
     let decoded = String::from_utf8(decoded).ok()?;
     let (user, password) = decoded.split_once(':')?;
     Some((user.to_owned(), password.to_owned()))
@@ -78,10 +67,7 @@ pub(crate) fn authorize(
     let options = &shared.options;
     let (user, password) = basic_credentials(headers).ok_or_else(TwilioError::unauthorized)?;
     let valid = (user == options.account_sid && password == options.auth_token)
-        || options
-            .api_keys
-            .iter()
-            .any(|(sid, secret)| *sid == user && *secret == password);
+        || options.api_keys.iter().any(|(sid, secret)| *sid == user && *secret == password);
     if !valid {
         return Err(TwilioError::unauthorized());
     }

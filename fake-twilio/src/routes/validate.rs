@@ -46,18 +46,13 @@ impl CreateForm {
 
     /// The sender a rate limit applies to.
     pub fn sender(&self) -> Option<&str> {
-        self.from
-            .as_deref()
-            .or(self.messaging_service_sid.as_deref())
+        self.from.as_deref().or(self.messaging_service_sid.as_deref())
     }
 
     /// Validates as Twilio does, in Twilio's order.
     pub fn validate(&self) -> Result<NewMessage, TwilioError> {
         let bad = |code, message: String| TwilioError::new(StatusCode::BAD_REQUEST, code, message);
-        let to = self
-            .to
-            .clone()
-            .ok_or_else(|| bad(21604, "A 'To' phone number is required.".to_owned()))?;
+        let to = self.to.clone().ok_or_else(|| bad(21604, "A 'To' phone number is required.".to_owned()))?;
         if self.from.is_none() && self.messaging_service_sid.is_none() {
             return Err(bad(21603, "A 'From' phone number is required.".to_owned()));
         }
@@ -81,10 +76,7 @@ impl CreateForm {
         }
         if let Some(body) = &self.body {
             if body.chars().count() > 1600 {
-                return Err(bad(
-                    21617,
-                    "The concatenated message body exceeds the 1600 character limit.".to_owned(),
-                ));
+                return Err(bad(21617, "The concatenated message body exceeds the 1600 character limit.".to_owned()));
             }
         }
         if let Some(sid) = &self.content_sid {
@@ -96,21 +88,14 @@ impl CreateForm {
             if self.content_sid.is_none() {
                 return Err(bad(21654, "ContentSid Required".to_owned()));
             }
-            let valid =
-                serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(variables)
-                    .is_ok_and(|map| map.values().all(serde_json::Value::is_string));
+            let valid = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(variables)
+                .is_ok_and(|map| map.values().all(serde_json::Value::is_string));
             if !valid {
-                return Err(bad(
-                    21656,
-                    "The ContentVariables Parameter is invalid.".to_owned(),
-                ));
+                return Err(bad(21656, "The ContentVariables Parameter is invalid.".to_owned()));
             }
         }
         if let Some(period) = &self.validity_period {
-            if !period
-                .parse::<u32>()
-                .is_ok_and(|p| (1..=36_000).contains(&p))
-            {
+            if !period.parse::<u32>().is_ok_and(|p| (1..=36_000).contains(&p)) {
                 return Err(bad(21624, "Invalid validity period value".to_owned()));
             }
         }
@@ -141,15 +126,12 @@ fn channel_address(address: &str) -> &str {
 
 /// `+` and 8 to 15 digits.
 fn is_e164(number: &str) -> bool {
-    number
-        .strip_prefix('+')
-        .is_some_and(|d| (8..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()))
+    number.strip_prefix('+').is_some_and(|d| (8..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// The prefix and 32 hex digits.
 fn is_sid(sid: &str, prefix: &str) -> bool {
-    sid.strip_prefix(prefix)
-        .is_some_and(|h| h.len() == 32 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+    sid.strip_prefix(prefix).is_some_and(|h| h.len() == 32 && h.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 #[cfg(test)]
@@ -157,10 +139,7 @@ mod tests {
     use super::*;
 
     fn form(pairs: &[(&str, &str)]) -> CreateForm {
-        let params: Vec<(String, String)> = pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
+        let params: Vec<(String, String)> = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         CreateForm::from_params(&params)
     }
 
@@ -176,46 +155,16 @@ mod tests {
         assert_eq!(code(&[to, ("Body", "x")]), Some(21603));
         assert_eq!(code(&[to, from]), Some(21602));
         assert_eq!(code(&[to, from, ("Body", "")]), Some(21602));
-        assert_eq!(
-            code(&[("To", "whatsapp:0612"), from, ("Body", "x")]),
-            Some(21211)
-        );
-        assert_eq!(
-            code(&[("To", "+33612345678"), from, ("Body", "x")]),
-            Some(21910)
-        );
+        assert_eq!(code(&[("To", "whatsapp:0612"), from, ("Body", "x")]), Some(21211));
+        assert_eq!(code(&[("To", "+33612345678"), from, ("Body", "x")]), Some(21910));
         let long = "é".repeat(1601);
         assert_eq!(code(&[to, from, ("Body", &long)]), Some(21617));
         assert_eq!(code(&[to, from, ("ContentSid", "HX12")]), Some(21655));
         let sid = "HX0123456789abcdef0123456789abcdef";
-        assert_eq!(
-            code(&[to, from, ("ContentSid", sid), ("ContentVariables", "{1:")]),
-            Some(21656)
-        );
-        assert_eq!(
-            code(&[to, from, ("Body", "x"), ("ValidityPeriod", "36001")]),
-            Some(21624)
-        );
-        assert_eq!(
-            code(&[to, from, ("Body", "x"), ("StatusCallback", "ftp://x")]),
-            Some(21609)
-        );
-        assert_eq!(
-            code(&[
-                to,
-                from,
-                ("ContentSid", sid),
-                ("ContentVariables", r#"{"1":"Jean"}"#)
-            ]),
-            None
-        );
-        assert_eq!(
-            code(&[
-                to,
-                ("MessagingServiceSid", "MG1"),
-                ("MediaUrl", "https://x/y.png")
-            ]),
-            None
-        );
+        assert_eq!(code(&[to, from, ("ContentSid", sid), ("ContentVariables", "{1:")]), Some(21656));
+        assert_eq!(code(&[to, from, ("Body", "x"), ("ValidityPeriod", "36001")]), Some(21624));
+        assert_eq!(code(&[to, from, ("Body", "x"), ("StatusCallback", "ftp://x")]), Some(21609));
+        assert_eq!(code(&[to, from, ("ContentSid", sid), ("ContentVariables", r#"{"1":"Jean"}"#)]), None);
+        assert_eq!(code(&[to, ("MessagingServiceSid", "MG1"), ("MediaUrl", "https://x/y.png")]), None);
     }
 }
