@@ -135,10 +135,27 @@ impl Update {
         message_id: &str,
         condition: &str,
     ) -> Result<Conditional, StoreError> {
+        self.run_returning(client, table, message_id, condition, ReturnValue::AllNew).await
+    }
+
+    /// Runs the update with `condition`; on success the item as `returning` says (`ALL_OLD`:
+    /// as it was before), `ALL_OLD` when refused. Every `#name` of a raw clause or of the
+    /// condition is declared.
+    pub async fn run_returning(
+        self,
+        client: &Client,
+        table: &str,
+        message_id: &str,
+        condition: &str,
+        returning: ReturnValue,
+    ) -> Result<Conditional, StoreError> {
         let expression = self.expression();
         let mut names = self.names;
-        if condition.contains("#status") {
-            names.insert("#status".into(), "status".into());
+        let raw = format!("{expression} {condition}");
+        for token in raw.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '#')) {
+            if let Some(attr) = token.strip_prefix('#') {
+                names.insert(token.to_owned(), attr.to_owned());
+            }
         }
         let names = (!names.is_empty()).then_some(names);
         let result = client
@@ -149,7 +166,7 @@ impl Update {
             .condition_expression(condition)
             .set_expression_attribute_names(names)
             .set_expression_attribute_values(Some(self.values))
-            .return_values(ReturnValue::AllNew)
+            .return_values(returning)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
