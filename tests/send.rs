@@ -323,15 +323,7 @@ async fn a_crash_after_the_create_is_reconciled_on_redelivery() {
     let body = body_message("crash-1", PHONE, "Kermesse samedi");
     crashed_claim(&env, "crash-1", &body).await;
     // What the crashed process did before dying: the create went through.
-    let http = reqwest::Client::new();
-    let created = http
-        .post(env.twilio.messages_url())
-        .basic_auth(env.twilio.account_sid(), Some(env.twilio.auth_token()))
-        .form(&[("To", "whatsapp:+33612345678"), ("From", FROM), ("Body", "Kermesse samedi")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(created.status().as_u16(), 201);
+    env.create_at_twilio(PHONE, "Kermesse samedi").await;
     // The crashed attempt started 100 s ago; the fake created the message now, inside the
     // reconcile window [started − 60 s, started + LEASE_SECONDS + 60 s].
     let handler = env.send_handler().await;

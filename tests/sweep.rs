@@ -130,14 +130,7 @@ async fn a_stale_sending_item_is_made_in_doubt_and_reconciled_not_resent() {
     let request = in_flight(&env, "stale-1", Status::Sending, now - 1, Some(("dead-invocation", now - 1))).await;
     in_flight(&env, "live-1", Status::Sending, now - 1, Some(("live-invocation", now + 100))).await;
     // The dead invocation's create reached Twilio before it died.
-    let created = reqwest::Client::new()
-        .post(env.twilio.messages_url())
-        .basic_auth(env.twilio.account_sid(), Some(env.twilio.auth_token()))
-        .form(&[("To", "whatsapp:+33612345678"), ("From", FROM), ("Body", "message stale-1")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(created.status().as_u16(), 201);
+    env.create_at_twilio(PHONE, "message stale-1").await;
 
     let report = sweep(&sweeper(&env, 0)).await;
     assert_eq!((report.due, report.enqueued, report.skipped), (2, 1, 1), "{report:?}");

@@ -194,6 +194,19 @@ impl TestEnv {
         bodies
     }
 
+    /// What a `send` invocation that died right after its create left at Twilio: the message,
+    /// created directly at the fake Twilio from our sender.
+    pub async fn create_at_twilio(&self, to: &str, body: &str) {
+        let created = reqwest::Client::new()
+            .post(self.twilio.messages_url())
+            .basic_auth(self.twilio.account_sid(), Some(self.twilio.auth_token()))
+            .form(&[("To", format!("whatsapp:{to}").as_str()), ("From", FROM), ("Body", body)])
+            .send()
+            .await
+            .expect("create at the fake Twilio");
+        assert_eq!(created.status().as_u16(), 201);
+    }
+
     /// The bodies re-enqueued on the send queue (waits long enough for a zero delay).
     pub async fn requeued(&self) -> Vec<String> {
         self.drain_queue(&self.queue_url, Duration::from_secs(2)).await
