@@ -2,6 +2,7 @@
 #   make test [ARGS=filter]   the whole test run against moto and Prism (scripts/test.sh)
 #   make demo                 the pipeline run locally (scripts/demo.sh)
 #   make bench                the benchmark (scripts/bench.sh)
+#   make lambdas              release bootstraps of the functions and their sizes (scripts/build-lambdas.sh)
 #   make fuzz                 property/fuzz tests (names containing "fuzz") with many cases
 #   make lint                 rustfmt check and clippy, as CI runs them
 #   make tools                install the test tools (.venv, .venv-checkov, Prism)
@@ -11,7 +12,7 @@ SHELL := /bin/bash
 ARGS ?=
 FUZZ_CASES ?= 20000
 
-.PHONY: test demo bench fuzz lint tools clean-tools
+.PHONY: test demo bench lambdas fuzz lint tools clean-tools
 
 test:
 	bash scripts/test.sh $(ARGS)
@@ -21,6 +22,9 @@ demo:
 
 bench:
 	bash scripts/bench.sh $(ARGS)
+
+lambdas:
+	bash scripts/build-lambdas.sh
 
 fuzz:
 	PROPTEST_CASES=$(FUZZ_CASES) MISSIVE_SKIP_INFRA=1 bash scripts/test.sh $(or $(ARGS),fuzz)

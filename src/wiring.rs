@@ -108,3 +108,32 @@ pub async fn webhook_handler(
         config.webhook_base_url,
     ))
 }
+
+/// The invocation's deadline from the runtime's `Lambda-Runtime-Deadline-Ms`. `cargo lambda
+/// watch` (1.9) sends the constant 600000, an instant of 1970 rather than an epoch time in the
+/// future as Lambda sends: with it every invocation would start out of time. A deadline before
+/// 2000 is no deadline, so the invocation gets Lambda's maximum, 15 minutes, from now.
+pub fn invocation_deadline(deadline_ms: u64) -> std::time::SystemTime {
+    use std::time::{Duration, SystemTime};
+    const NOT_AN_EPOCH_TIME_MS: u64 = 946_684_800_000; // 2000-01-01T00:00:00Z
+    if deadline_ms < NOT_AN_EPOCH_TIME_MS {
+        SystemTime::now() + Duration::from_secs(15 * 60)
+    } else {
+        SystemTime::UNIX_EPOCH + Duration::from_millis(deadline_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::invocation_deadline;
+
+    #[test]
+    fn a_real_deadline_is_kept_and_cargo_lambdas_constant_means_fifteen_minutes() {
+        let real = 1_795_500_000_000;
+        assert_eq!(invocation_deadline(real), SystemTime::UNIX_EPOCH + Duration::from_millis(real));
+        let left = invocation_deadline(600_000).duration_since(SystemTime::now()).unwrap();
+        assert!(left > Duration::from_secs(14 * 60) && left <= Duration::from_secs(15 * 60));
+    }
+}

@@ -1,7 +1,5 @@
 //! The `retry-sweep` Lambda: fired by EventBridge every 10 minutes, whatever the payload.
 
-use std::time::{Duration, SystemTime};
-
 use lambda_runtime::{run, service_fn, tracing, Error, LambdaEvent};
 use missive::config::{Env, SweepConfig};
 use missive::handlers::sweep::SweepReport;
@@ -15,8 +13,9 @@ async fn main() -> Result<(), Error> {
     let handler = &handler;
     // A scheduled-rule event, a Scheduler target input or `{}`: none of it is read.
     run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
-        let deadline = SystemTime::UNIX_EPOCH + Duration::from_millis(event.context.deadline);
+        let deadline = missive::wiring::invocation_deadline(event.context.deadline);
         Ok::<SweepReport, Error>(handler.run(deadline).await)
     }))
     .await
 }
+

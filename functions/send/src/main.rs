@@ -1,7 +1,5 @@
 //! The `send` Lambda: SQS batches in, partial batch responses out.
 
-use std::time::{Duration, SystemTime};
-
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{run, service_fn, tracing, Error, LambdaEvent};
 use missive::config::{Env, SendConfig};
@@ -14,8 +12,9 @@ async fn main() -> Result<(), Error> {
     let handler = missive::wiring::send_handler(config, &aws).await?;
     let handler = &handler;
     run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        let deadline = SystemTime::UNIX_EPOCH + Duration::from_millis(event.context.deadline);
+        let deadline = missive::wiring::invocation_deadline(event.context.deadline);
         Ok::<SqsBatchResponse, Error>(handler.handle(event.payload, deadline).await)
     }))
     .await
 }
+
