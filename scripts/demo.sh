@@ -1,13 +1,223 @@
 #!/usr/bin/env bash
-# TODO(demo): placeholder. The real demo (written later) runs the whole pipeline locally:
-# moto + fake-twilio, the three functions, the CLI enqueuing messages, statuses shown.
-# For now it only starts moto (to check the tooling) and says what it will do.
+# make demo: the whole pipeline on this machine, fed as AWS would feed it.
+#
+#   moto (DynamoDB + SQS)      the tables and queues of infra/template.yaml (`missive setup`)
+#   fake Twilio                events/campaign/behaviour.json; signed status callbacks
+#                              (unless real TWILIO_* credentials are set: then it really sends)
+#   cargo lambda watch         one per function: send, twilio-webhook, retry-sweep
+#   missive local-poller       SQS → `send` with real batches (deletes what the response does
+#                              not list as failed); `retry-sweep` every 5 s
+#
+# Then: a parent replies STOP on WhatsApp (a signed request to the webhook), the sample
+# campaign (events/campaign/parents.csv) goes out with `missive bulk`, `missive report --watch`
+# runs until it settles, and the final report, the failures and one message are printed.
+# Everything started here is stopped at the end, or on Ctrl-C.
+#
+# Settings (environment):
+#   DEMO_CAMPAIGN      campaign name (spring-trip)
+#   DEMO_CSV           the parents file (events/campaign/parents.csv)
+#   DEMO_TEMPLATE_SID  the template's Content SID (a dummy HX… for the fake Twilio)
+#   DEMO_VAR_COLUMNS   template variables from columns ("first_name=1 child=2")
+#   DEMO_TIMEOUT       seconds report --watch waits for the campaign to settle (180)
+#   DEMO_PUBLIC_URL    real Twilio only: a public URL forwarding to the webhook's local
+#                      Function URL (http://127.0.0.1:$DEMO_WEBHOOK_PORT/lambda-url/twilio-webhook);
+#                      without it, real sends get no status callbacks (Twilio cannot reach loopback)
+#   DEMO_WEBHOOK_PORT  the webhook's local port (a free one)
+#
+# With TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_WHATSAPP_FROM (or
+# TWILIO_MESSAGING_SERVICE_SID) set, the demo sends for real through Twilio, and so refuses
+# the sample file's made-up numbers: set DEMO_CSV (your own test phones) and DEMO_TEMPLATE_SID
+# (an approved template).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$MISSIVE_ROOT"
+demo_started=$SECONDS
 
+CAMPAIGN="${DEMO_CAMPAIGN:-spring-trip}"
+SAMPLE_CSV=events/campaign/parents.csv
+CSV="${DEMO_CSV:-$SAMPLE_CSV}"
+BEHAVIOUR=events/campaign/behaviour.json
+TEMPLATE_SID="${DEMO_TEMPLATE_SID:-HX0123456789abcdef0123456789abcdef}"
+read -r -a VAR_COLUMNS <<<"${DEMO_VAR_COLUMNS:-first_name=1 child=2}"
+TIMEOUT="${DEMO_TIMEOUT:-180}"
+BIN="$MISSIVE_ROOT/target/debug"
+MISSIVE="$BIN/missive"
+
+step() {
+  if [[ -t 2 ]]; then printf '\n\033[1m== %s\033[0m\n' "$*" >&2; else printf '\n== %s\n' "$*" >&2; fi
+}
+
+# ---- what is needed ---------------------------------------------------------------------
+
+command -v cargo >/dev/null 2>&1 || die "cargo not found: install Rust first (https://rustup.rs)"
+
+real_twilio=0
+if [[ -n "${TWILIO_ACCOUNT_SID:-}" && -n "${TWILIO_AUTH_TOKEN:-}" &&
+  -n "${TWILIO_WHATSAPP_FROM:-}${TWILIO_MESSAGING_SERVICE_SID:-}" ]]; then
+  real_twilio=1
+  [[ -n "${DEMO_CSV:-}" && -n "${DEMO_TEMPLATE_SID:-}" ]] ||
+    die "real Twilio credentials are set: the demo would really send. Set DEMO_CSV (a file of your own test phones, columns parent_id,phone,whatsapp_optin,${VAR_COLUMNS[*]%%=*}) and DEMO_TEMPLATE_SID (an approved template), or unset TWILIO_ACCOUNT_SID to use the fake Twilio"
+fi
+
+step "tools: moto and cargo-lambda (.venv, installed once)"
+ensure_venv
+
+step "build: missive, fake-twilio and the three functions (debug; the first time takes a few minutes)"
+run_tracked cargo build -p missive-cli -p fake-twilio
+for function in send twilio-webhook retry-sweep; do
+  # Built exactly as `cargo lambda watch` runs them (cargo run in the function's package).
+  run_tracked cargo build --manifest-path "functions/$function/Cargo.toml"
+done
+build_done=$SECONDS
+
+# ---- the emulated AWS -------------------------------------------------------------------
+
+step "AWS, emulated: moto, then the tables and queues (missive setup)"
 start_moto
-log "demo: not yet built (TODO). It will run, against moto at $AWS_ENDPOINT_URL:"
-log "  create the table and queues, start fake-twilio, enqueue messages with the missive CLI,"
-log "  run send / twilio-webhook / retry-sweep, and print every message's final status."
-exit 1
+exports="$("$MISSIVE" setup --queue-name missive-demo-send)" || die "missive setup failed"
+eval "$exports"
+log "MESSAGE_LOG_TABLE=$MESSAGE_LOG_TABLE CONSENT_TABLE=$CONSENT_TABLE"
+log "SEND_QUEUE_URL=$SEND_QUEUE_URL DLQ_URL=$DLQ_URL"
+
+if [[ $real_twilio == 1 ]]; then
+  step "Twilio: REAL (TWILIO_ACCOUNT_SID is set): messages are really sent"
+  unset TWILIO_API_BASE_URL
+else
+  step "Twilio: the fake one, with $BEHAVIOUR"
+  _start_server fake-twilio 30 / "$BIN/fake-twilio" --port {port} --callbacks --callback-delay-ms 300 \
+    --behaviour "$BEHAVIOUR"
+  export TWILIO_API_BASE_URL="http://127.0.0.1:$STARTED_PORT"
+  export TWILIO_ACCOUNT_SID=AC00000000000000000000000000000001 TWILIO_AUTH_TOKEN=test-auth-token
+  export TWILIO_WHATSAPP_FROM=whatsapp:+14155238886
+  unset TWILIO_MESSAGING_SERVICE_SID TWILIO_API_KEY_SID TWILIO_API_KEY_SECRET TWILIO_SECRET_ARN
+fi
+export TWILIO_ENABLED=true # never a silent dry run
+
+# ---- the functions ----------------------------------------------------------------------
+
+SEND_PORT="$(free_port)"
+SWEEP_PORT="$(free_port)"
+WEBHOOK_PORT="${DEMO_WEBHOOK_PORT:-$(free_port)}"
+WEBHOOK_LOCAL_URL="http://127.0.0.1:$WEBHOOK_PORT/lambda-url/twilio-webhook"
+# cargo lambda watch passes the webhook rawPath without /lambda-url/twilio-webhook and
+# domainName "localhost": the URL Twilio signed is rebuilt from WEBHOOK_BASE_URL.
+export WEBHOOK_BASE_URL="${DEMO_PUBLIC_URL:-$WEBHOOK_LOCAL_URL}"
+if [[ $real_twilio == 1 && -z "${DEMO_PUBLIC_URL:-}" ]]; then
+  log "no DEMO_PUBLIC_URL: Twilio cannot reach the webhook on loopback, so the report stops at 'sent'"
+  unset STATUS_CALLBACK_URL
+else
+  export STATUS_CALLBACK_URL="$WEBHOOK_BASE_URL/twilio/status"
+fi
+# Short delays, so that the retries of a demo take seconds, not minutes.
+export BACKOFF_BASE_SECONDS=1 RECONCILE_DELAY_SECONDS=2 SWEEP_GRACE_SECONDS=10 SWEEP_RESCHEDULE_SECONDS=30
+export TWILIO_TIMEOUT_MS=5000 LEASE_SECONDS=60 RUST_LOG="${RUST_LOG:-info}"
+
+# One watch per function: `cargo lambda watch` runs `cargo run --bin NAME` in the package it
+# is given, and the workspace's root package is the library.
+start_function() {
+  local name=$1 port=$2
+  spawn "lambda-$name" cargo lambda watch --ignore-changes --manifest-path "functions/$name/Cargo.toml" \
+    --invoke-address 127.0.0.1 --invoke-port "$port"
+  _wait_http "cargo lambda watch ($name)" "http://127.0.0.1:$port/" "$SPAWNED_PID" 60 ||
+    die "cargo lambda watch for $name did not start (log: $SPAWNED_LOG)"
+}
+
+# demo_http METHOD URL [BODY]: prints the HTTP status and the body; "-" as BODY reads a
+# Twilio-signed form from the arguments after it (NAME=VALUE …), signed with TWILIO_AUTH_TOKEN.
+demo_http() {
+  "$(bootstrap_python)" - "$@" <<'PY'
+import base64, hashlib, hmac, os, sys, urllib.error, urllib.parse, urllib.request
+method, url, body = sys.argv[1], sys.argv[2], (sys.argv[3] if len(sys.argv) > 3 else None)
+headers = {"Content-Type": "application/json"}
+data = body.encode() if body not in (None, "-") else None
+if body == "-":
+    params = [tuple(p.split("=", 1)) for p in sys.argv[4:]]
+    signed = url + "".join(k + v for k, v in sorted(set(params)))
+    key = os.environ["TWILIO_AUTH_TOKEN"].encode()
+    headers = {"Content-Type": "application/x-www-form-urlencoded",
+               "X-Twilio-Signature": base64.b64encode(hmac.new(key, signed.encode(), hashlib.sha1).digest()).decode()}
+    data = urllib.parse.urlencode(params).encode()
+request = urllib.request.Request(url, data=data, method=method, headers=headers)
+opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+try:
+    with opener.open(request, timeout=900) as answer:
+        print(answer.status, answer.read().decode(errors="replace")[:400])
+except urllib.error.HTTPError as error:
+    print(error.code, error.read().decode(errors="replace")[:400])
+PY
+}
+
+invoke() { demo_http POST "http://127.0.0.1:$1/2015-03-31/functions/$2/invocations" "$3"; }
+
+step "functions: send, twilio-webhook and retry-sweep under cargo lambda watch"
+start_function send "$SEND_PORT"
+start_function retry-sweep "$SWEEP_PORT"
+start_function twilio-webhook "$WEBHOOK_PORT"
+log "first invocations (each function starts; cargo compiles what changed)"
+answer="$(invoke "$SEND_PORT" send '{"Records": []}')"
+[[ $answer == 200* ]] || die "send did not answer: $answer (log: $RUN_DIR/$RUN_TAG-lambda-send.log)"
+answer="$(invoke "$SWEEP_PORT" retry-sweep '{}')"
+[[ $answer == 200* ]] || die "retry-sweep did not answer: $answer (log: $RUN_DIR/$RUN_TAG-lambda-retry-sweep.log)"
+answer="$(demo_http GET "$WEBHOOK_LOCAL_URL/")"
+[[ $answer == 404* ]] || die "twilio-webhook did not answer: $answer (log: $RUN_DIR/$RUN_TAG-lambda-twilio-webhook.log)"
+log "send, retry-sweep and twilio-webhook are up"
+
+spawn poller "$MISSIVE" local-poller --send-api "http://127.0.0.1:$SEND_PORT" \
+  --sweep-api "http://127.0.0.1:$SWEEP_PORT" --sweep-every 5 --run-for $((TIMEOUT + 300))
+log "local pipeline polling $SEND_QUEUE_URL (log: ${SPAWNED_LOG#"$MISSIVE_ROOT"/})"
+functions_up=$SECONDS
+
+# ---- the campaign -----------------------------------------------------------------------
+
+if [[ $real_twilio == 0 && $CSV == "$SAMPLE_CSV" ]]; then
+  step "a parent (p11) replies STOP on WhatsApp: Twilio → the webhook (signed)"
+  answer="$(demo_http POST "$WEBHOOK_BASE_URL/twilio/inbound" - \
+    MessageSid=SM0000000000000000000000000000d011 AccountSid="$TWILIO_ACCOUNT_SID" \
+    From=whatsapp:+33612345611 To="$TWILIO_WHATSAPP_FROM" Body=STOP)"
+  [[ $answer == 200* ]] || die "the webhook refused the reply: $answer"
+  log "webhook answered: ${answer#200 }"
+  run_tracked "$MISSIVE" consent show --phone +33612345611
+fi
+
+step "missive bulk $CSV --campaign $CAMPAIGN (the invalid row is listed and left out)"
+var_args=()
+for column in "${VAR_COLUMNS[@]}"; do var_args+=(--var-column "$column"); done
+run_tracked "$MISSIVE" bulk "$CSV" --campaign "$CAMPAIGN" --template "$TEMPLATE_SID" "${var_args[@]}" --skip-invalid
+campaign_sent=$SECONDS
+
+step "missive report --campaign $CAMPAIGN --watch (until the queue is empty and nothing is in flight)"
+rc=0
+run_tracked "$MISSIVE" report --campaign "$CAMPAIGN" --watch --interval 1 --timeout "$TIMEOUT" || rc=$?
+if [[ $rc -ne 0 ]]; then
+  log "the campaign did not settle (exit $rc); the last lines of the logs:"
+  for name in poller lambda-send lambda-twilio-webhook lambda-retry-sweep; do
+    log "--- $RUN_TAG-$name.log"
+    tail -n 15 "$RUN_DIR/$RUN_TAG-$name.log" >&2 || true
+  done
+  exit 1
+fi
+settled=$SECONDS
+
+# Delivery reports trail the sends by a few hundred milliseconds: wait (at most 15 s) until
+# no item is left at `sent` when callbacks are expected.
+if [[ -n "${STATUS_CALLBACK_URL:-}" ]]; then
+  for _ in $(seq 30); do
+    sent="$("$MISSIVE" report --campaign "$CAMPAIGN" --json |
+      "$(bootstrap_python)" -c 'import json, sys; print(json.load(sys.stdin)["by_status"]["sent"])')" || sent=unknown
+    [[ $sent == 0 ]] && break
+    sleep 0.5
+  done
+fi
+
+step "final report"
+run_tracked "$MISSIVE" report --campaign "$CAMPAIGN"
+step "missive failures --campaign $CAMPAIGN"
+run_tracked "$MISSIVE" failures --campaign "$CAMPAIGN"
+if [[ $CSV == "$SAMPLE_CSV" ]]; then
+  step "missive status $CAMPAIGN:p03 (two 503s from Twilio, then through)"
+  run_tracked "$MISSIVE" status "$CAMPAIGN:p03"
+  log "expected for the sample campaign (events/campaign/README.md): delivered 5, skipped 4, undelivered 1, failed 1"
+fi
+
+step "done in $((SECONDS - demo_started)) s: build $((build_done - demo_started)) s, start-up $((functions_up - build_done)) s, enqueue $((campaign_sent - functions_up)) s, settle $((settled - campaign_sent)) s"
+log "logs: $RUN_DIR/$RUN_TAG-*.log; stopping everything this demo started"

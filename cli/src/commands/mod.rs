@@ -1,0 +1,13 @@
+//! One module per command.
+
+pub mod bulk;
+pub mod consent;
+pub mod dlq;
+pub mod failures;
+pub mod forget;
+pub mod local_poller;
+pub mod report;
+pub mod send;
+pub mod setup;
+pub mod status;
+pub mod sweep;

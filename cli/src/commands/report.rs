@@ -1,0 +1,185 @@
+//! `missive report --campaign NAME [--watch]`: the campaign's items counted by status (from
+//! `by-campaign`), and the depth of the send queue and of its dead-letter queue.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use missive::domain::status::Status;
+use serde::Serialize;
+
+use crate::campaign;
+use crate::context::Context;
+use crate::error::{CliError, CliResult};
+use crate::output::print_json;
+use crate::queues::{self, Depth};
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The campaign (as given to `bulk` or `send --campaign`).
+    #[arg(long, value_name = "NAME")]
+    pub campaign: String,
+    /// Refresh until the send queue is empty and none of the campaign's messages is in
+    /// flight (sending, retrying, in_doubt).
+    #[arg(long)]
+    pub watch: bool,
+    /// Seconds between refreshes with --watch.
+    #[arg(long, default_value_t = 2.0, value_name = "S", requires = "watch")]
+    pub interval: f64,
+    /// Give up watching after this many seconds (exit 5).
+    #[arg(long, default_value_t = 600.0, value_name = "S", requires = "watch")]
+    pub timeout: f64,
+    /// Items per Query page (tests use it to cross page boundaries).
+    #[arg(long, hide = true, value_parser = clap::value_parser!(i32).range(1..))]
+    pub page_size: Option<i32>,
+}
+
+/// What `report` shows (and prints with `--json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub campaign: String,
+    /// Items of the campaign in MessageLog (a message enqueued but not yet taken has none).
+    pub items: u64,
+    /// Every status, with 0 for those no item has.
+    pub by_status: BTreeMap<String, u64>,
+    /// Items `sending`, `retrying` or `in_doubt`.
+    pub in_flight: u64,
+    /// Items in a final status.
+    #[serde(rename = "final")]
+    pub final_items: u64,
+    /// The send queue: the whole queue, every campaign.
+    pub send_queue: Depth,
+    /// The dead-letter queue, when there is one.
+    pub dlq: Option<Depth>,
+    /// The send queue is empty and no item of the campaign is in flight.
+    pub settled: bool,
+    /// When it was read (RFC 3339).
+    pub at: String,
+}
+
+pub async fn read(ctx: &Context, campaign: &str, dlq_url: Option<&str>, page_size: Option<i32>) -> CliResult<Report> {
+    let dynamo = ctx.dynamo().await;
+    let sqs = ctx.sqs().await;
+    let queue_url = ctx.queue_url()?;
+    let (items, send_queue, dlq) = tokio::try_join!(
+        campaign::items(&dynamo, &ctx.global.message_log_table, campaign, None, page_size),
+        queues::depth(&sqs, queue_url),
+        async {
+            match dlq_url {
+                Some(url) => queues::depth(&sqs, url).await.map(Some),
+                None => Ok(None),
+            }
+        }
+    )?;
+    let mut by_status: BTreeMap<String, u64> = Status::ALL.iter().map(|s| (s.as_str().to_owned(), 0)).collect();
+    let mut in_flight = 0;
+    for item in &items {
+        *by_status.entry(item.status.clone()).or_default() += 1;
+        if item.status.parse::<Status>().is_ok_and(|s| s.is_in_flight()) {
+            in_flight += 1;
+        }
+    }
+    let count = items.len() as u64;
+    Ok(Report {
+        campaign: campaign.to_owned(),
+        items: count,
+        by_status,
+        in_flight,
+        final_items: count - in_flight,
+        settled: send_queue.total() == 0 && in_flight == 0,
+        send_queue,
+        dlq,
+        at: chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+    })
+}
+
+/// The counts that are not zero, in the order of the status table.
+fn nonzero(report: &Report) -> Vec<(String, u64)> {
+    let mut order: Vec<String> = Status::ALL.iter().map(|s| s.as_str().to_owned()).collect();
+    order.extend(report.by_status.keys().filter(|k| !order.contains(k)).cloned().collect::<Vec<_>>());
+    order.into_iter().filter_map(|s| report.by_status.get(&s).filter(|n| **n > 0).map(|n| (s, *n))).collect()
+}
+
+pub fn print_text(report: &Report) {
+    println!(
+        "campaign {}: {} message(s) recorded, {} in flight, {} final",
+        report.campaign, report.items, report.in_flight, report.final_items
+    );
+    for (status, count) in nonzero(report) {
+        let note = match status.as_str() {
+            "sending" | "retrying" | "in_doubt" => "  (in flight)",
+            _ => "",
+        };
+        println!("  {status:<12} {count:>6}{note}");
+    }
+    let q = &report.send_queue;
+    println!("send queue:        {} waiting, {} in flight, {} delayed", q.waiting, q.in_flight, q.delayed);
+    match &report.dlq {
+        Some(d) => println!("dead-letter queue: {} message(s)", d.total()),
+        None => println!("dead-letter queue: none found"),
+    }
+    if report.settled {
+        println!("settled: the send queue is empty and none of the campaign's messages is in flight");
+    } else {
+        println!("not settled yet: messages are waiting in the queue or in flight");
+    }
+}
+
+fn watch_line(report: &Report) {
+    let counts: Vec<String> = nonzero(report).iter().map(|(s, n)| format!("{s} {n}")).collect();
+    let q = &report.send_queue;
+    println!(
+        "{}  {} recorded, {} in flight | {} | queue {} waiting, {} in flight, {} delayed | dlq {}",
+        &report.at[11..19],
+        report.items,
+        report.in_flight,
+        if counts.is_empty() { "-".into() } else { counts.join(", ") },
+        q.waiting,
+        q.in_flight,
+        q.delayed,
+        report.dlq.map_or("-".into(), |d| d.total().to_string())
+    );
+}
+
+pub async fn run(ctx: &Context, args: ReportArgs) -> CliResult<()> {
+    crate::compose::check_campaign(&args.campaign)?;
+    let valid = args.interval > 0.0 && args.interval.is_finite() && args.timeout >= 0.0 && args.timeout.is_finite();
+    if !valid {
+        return Err(CliError::Usage("--interval must be above 0 and --timeout at least 0".into()));
+    }
+    let dlq = queues::dlq_url(ctx).await?;
+    if !args.watch {
+        let report = read(ctx, &args.campaign, dlq.as_deref(), args.page_size).await?;
+        if ctx.json() {
+            print_json(&report);
+        } else {
+            print_text(&report);
+        }
+        return Ok(());
+    }
+    let started = Instant::now();
+    let timeout = Duration::from_secs_f64(args.timeout);
+    loop {
+        let report = read(ctx, &args.campaign, dlq.as_deref(), args.page_size).await?;
+        let timed_out = !report.settled && started.elapsed() >= timeout;
+        if ctx.json() {
+            print_json(&report);
+        } else if report.settled || timed_out {
+            watch_line(&report);
+            println!();
+            print_text(&report);
+        } else {
+            watch_line(&report);
+        }
+        if report.settled {
+            return Ok(());
+        }
+        if timed_out {
+            return Err(CliError::Timeout(format!(
+                "campaign {} did not settle within {} s",
+                args.campaign, args.timeout
+            )));
+        }
+        tokio::time::sleep(Duration::from_secs_f64(args.interval)).await;
+    }
+}

@@ -1,0 +1,222 @@
+//! Building version-1 queue messages, checked by the very parser `send` uses
+//! ([`QueueMessage::parse`]): the CLI never enqueues what `send` would reject.
+
+use std::collections::BTreeMap;
+
+use clap::Args;
+use missive::domain::message::{Label, QueueMessage};
+use missive::domain::phone::PhoneNumber;
+use serde_json::{json, Map, Value};
+
+use crate::error::{CliError, CliResult};
+
+/// `--body` or `--template` with its `--var`s.
+#[derive(Debug, Clone, Args)]
+#[group(id = "content", required = true, multiple = true)]
+pub struct ContentArgs {
+    /// Free text (reaches only parents who wrote within the last 24 hours).
+    #[arg(long, conflicts_with = "template", value_name = "TEXT")]
+    pub body: Option<String>,
+    /// An approved WhatsApp template's Content SID (`HX` + 32 hex digits).
+    #[arg(long, value_name = "HX…")]
+    pub template: Option<String>,
+    /// A template variable, `NAME=VALUE` (`--var 1=Jean`); repeatable.
+    #[arg(long = "var", value_name = "NAME=VALUE", requires = "template", value_parser = parse_pair)]
+    pub vars: Vec<(String, String)>,
+}
+
+/// The optional fields of a message, shared by `send` and `bulk`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct MessageOptions {
+    /// One media URL (https://), sent with the message.
+    #[arg(long, value_name = "URL")]
+    pub media_url: Option<String>,
+    /// RFC 3339 time after which the message is not sent any more (`expired`).
+    #[arg(long, value_name = "TIME")]
+    pub not_after: Option<String>,
+    /// Attempts before giving up (1–10; default: the send function's MAX_ATTEMPTS).
+    #[arg(long, value_name = "N")]
+    pub max_attempts: Option<u32>,
+}
+
+/// `NAME=VALUE`, for clap.
+pub fn parse_pair(raw: &str) -> Result<(String, String), String> {
+    match raw.split_once('=') {
+        Some((name, value)) if !name.trim().is_empty() => Ok((name.trim().to_owned(), value.to_owned())),
+        _ => Err(format!("expected NAME=VALUE, got {raw:?}")),
+    }
+}
+
+/// What a message says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Content {
+    Body(String),
+    Template { content_sid: String, variables: BTreeMap<String, String> },
+}
+
+impl Content {
+    pub fn from_args(args: &ContentArgs) -> CliResult<Content> {
+        match (&args.body, &args.template) {
+            (Some(body), None) => Ok(Content::Body(body.clone())),
+            (None, Some(sid)) => {
+                Ok(Content::Template { content_sid: sid.clone(), variables: args.vars.iter().cloned().collect() })
+            }
+            _ => Err(CliError::Usage("exactly one of --body and --template is required".into())),
+        }
+    }
+
+    pub fn is_body(&self) -> bool {
+        matches!(self, Content::Body(_))
+    }
+
+    /// The same content with more template variables (no effect on a body).
+    pub fn with_variables(&self, extra: &BTreeMap<String, String>) -> Content {
+        match self {
+            Content::Body(_) => self.clone(),
+            Content::Template { content_sid, variables } => {
+                let mut variables = variables.clone();
+                variables.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
+                Content::Template { content_sid: content_sid.clone(), variables }
+            }
+        }
+    }
+
+    /// One line for people: the text, or the template and its variables.
+    pub fn summary(&self) -> String {
+        match self {
+            Content::Body(body) => format!("body {:?}", crate::output::shorten(body, 60)),
+            Content::Template { content_sid, variables } => {
+                let vars: Vec<String> = variables.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                format!("template {content_sid} {}", vars.join(" "))
+            }
+        }
+    }
+}
+
+/// Everything a queue message carries.
+#[derive(Debug, Clone)]
+pub struct Draft<'a> {
+    pub message_id: &'a str,
+    pub to: &'a PhoneNumber,
+    pub content: &'a Content,
+    pub campaign: Option<&'a str>,
+    pub recipient_id: Option<&'a str>,
+    pub options: &'a MessageOptions,
+}
+
+impl Draft<'_> {
+    /// The queue body, validated by `send`'s own parser; the error names the field.
+    pub fn build(&self) -> Result<(String, QueueMessage), String> {
+        let mut fields = Map::new();
+        fields.insert("v".into(), json!(1));
+        fields.insert("message_id".into(), json!(self.message_id));
+        fields.insert("to".into(), json!(self.to.as_str()));
+        match self.content {
+            Content::Body(body) => {
+                fields.insert("body".into(), json!(body));
+            }
+            Content::Template { content_sid, variables } => {
+                let mut template = Map::new();
+                template.insert("content_sid".into(), json!(content_sid));
+                if !variables.is_empty() {
+                    template.insert("variables".into(), json!(variables));
+                }
+                fields.insert("template".into(), Value::Object(template));
+            }
+        }
+        if let Some(url) = &self.options.media_url {
+            fields.insert("media_urls".into(), json!([url]));
+        }
+        if let Some(campaign) = self.campaign {
+            fields.insert("campaign".into(), json!(campaign));
+        }
+        if let Some(recipient_id) = self.recipient_id {
+            fields.insert("recipient_id".into(), json!(recipient_id));
+        }
+        if let Some(not_after) = &self.options.not_after {
+            fields.insert("not_after".into(), json!(not_after));
+        }
+        if let Some(max_attempts) = self.options.max_attempts {
+            fields.insert("max_attempts".into(), json!(max_attempts));
+        }
+        let body = Value::Object(fields).to_string();
+        QueueMessage::parse(&body).map(|message| (body, message)).map_err(|rejection| rejection.reason)
+    }
+}
+
+/// A campaign name as the queue message requires it (1–64 of `A–Z a–z 0–9 . _ -`).
+pub fn check_campaign(campaign: &str) -> CliResult<()> {
+    Label::parse(campaign, 64).map(|_| ()).map_err(|e| CliError::Usage(format!("--campaign: {e}")))
+}
+
+/// A phone number written by a person, normalised to E.164.
+pub fn parse_phone(raw: &str, region: &str) -> Result<PhoneNumber, String> {
+    PhoneNumber::parse_lenient(raw, Some(region)).map_err(|_| {
+        format!(
+            "not a valid phone number ({}; write it as +33612345678, or as a national number of region {region})",
+            missive::domain::phone::mask_phone(raw.trim())
+        )
+    })
+}
+
+/// A fresh message id for `missive send` without `--id`: `cli-<unix ms>-<random>`.
+pub fn fresh_message_id() -> String {
+    format!("cli-{}-{:08x}", chrono::Utc::now().timestamp_millis(), rand::random::<u32>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn phone() -> PhoneNumber {
+        PhoneNumber::parse("+33612345678").unwrap()
+    }
+
+    #[test]
+    fn a_template_draft_builds_a_valid_message() {
+        let content = Content::Template {
+            content_sid: "HX0123456789abcdef0123456789abcdef".into(),
+            variables: BTreeMap::from([("1".into(), "Jean".into())]),
+        };
+        let options = MessageOptions::default();
+        let to = phone();
+        let draft = Draft {
+            message_id: "trip:p-1",
+            to: &to,
+            content: &content,
+            campaign: Some("trip"),
+            recipient_id: Some("p-1"),
+            options: &options,
+        };
+        let (body, message) = draft.build().unwrap();
+        assert_eq!(message.message_id.as_str(), "trip:p-1");
+        let value: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(value["template"]["variables"]["1"], "Jean");
+        assert_eq!(value["v"], 1);
+    }
+
+    #[test]
+    fn a_bad_draft_names_the_field() {
+        let content = Content::Template { content_sid: "HX12".into(), variables: BTreeMap::new() };
+        let options = MessageOptions::default();
+        let to = phone();
+        let draft = Draft {
+            message_id: "m",
+            to: &to,
+            content: &content,
+            campaign: None,
+            recipient_id: None,
+            options: &options,
+        };
+        assert_eq!(draft.build().unwrap_err(), "template.content_sid: expected HX followed by 32 hex digits");
+    }
+
+    #[test]
+    fn pairs_and_phones() {
+        assert_eq!(parse_pair("1=Jean=Paul").unwrap(), ("1".into(), "Jean=Paul".into()));
+        assert!(parse_pair("=x").is_err());
+        assert!(parse_pair("x").is_err());
+        assert_eq!(parse_phone("06 12 34 56 78", "FR").unwrap().as_str(), "+33612345678");
+        assert!(parse_phone("07 12 34 56 78", "FR").unwrap_err().starts_with("not a valid phone number (07"));
+    }
+}
