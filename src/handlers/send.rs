@@ -99,8 +99,14 @@ impl SendHandler {
             pause_until: Mutex::new(None),
             metrics: Metrics::new("send"),
         };
-        let results: Vec<(Option<String>, Disposition)> = futures::stream::iter(event.records.iter())
-            .map(|record| async { (record.message_id.clone(), self.process(&batch, record).await) })
+        // Records are moved into their futures: a future borrowing its record through the
+        // closure's argument would not be `Send` (the borrow's lifetime cannot be generalised).
+        let shared = &batch;
+        let results: Vec<(Option<String>, Disposition)> = futures::stream::iter(event.records)
+            .map(move |record| async move {
+                let disposition = self.process(shared, &record).await;
+                (record.message_id, disposition)
+            })
             .buffer_unordered(self.config.send_concurrency)
             .collect()
             .await;
@@ -660,5 +666,19 @@ impl SendHandler {
             Status::Sending => return,
         };
         batch.metrics.count(name);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send<T: Send>(_: &T) {}
+
+    /// Compiled, never run: the handler's future can be spawned on a multi-threaded runtime.
+    #[allow(dead_code)]
+    fn the_batch_future_is_send(handler: &SendHandler) {
+        let future = handler.handle(SqsEvent::default(), SystemTime::now());
+        assert_send(&future);
     }
 }
