@@ -110,14 +110,7 @@ pub struct InProcess {
 #[async_trait]
 impl Functions for InProcess {
     async fn send(&self, event: SqsEvent) -> Result<SqsBatchResponse, String> {
-        // `SendHandler::handle`'s future is not `Send` (a closure over borrowed records):
-        // drive it on a blocking thread of this runtime, as its own task.
-        let handler = Arc::clone(&self.send);
-        let deadline = SystemTime::now() + self.timeout;
-        let runtime = tokio::runtime::Handle::current();
-        tokio::task::spawn_blocking(move || runtime.block_on(handler.handle(event, deadline)))
-            .await
-            .map_err(|e| format!("send handler panicked: {e}"))
+        Ok(self.send.handle(event, SystemTime::now() + self.timeout).await)
     }
 
     async fn sweep(&self) -> Result<serde_json::Value, String> {
