@@ -44,7 +44,9 @@ async fn forget_erases_the_phones_items_and_leaves_a_bare_suppression_record() {
     env.set_consent(&other, ConsentState::OptedIn, ConsentSource::CsvImport, "parents.csv:4").await;
     twilio.push_fault(Some(&p), Fault::error(400, 63003, "Channel could not find To address"));
     let handler = env.send_handler(&twilio, &[]).await;
-    send_all(&handler, &[message("c:1", &p), message("c:2", &p), message("c:3", &other)]).await;
+    // c:1 first, alone, so that it is the create that meets the scripted fault.
+    send_all(&handler, &[message("c:1", &p)]).await;
+    send_all(&handler, &[message("c:2", &p), message("c:3", &other)]).await;
     let sid = env.item("c:2").await.unwrap().twilio_sid.expect("sent");
 
     let run = env.missive(&["forget", "--phone", &human_phone(50), "--json"]).await;
