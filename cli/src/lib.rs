@@ -1,6 +1,6 @@
 //! `missive`, the operator's tool: it talks to the same queue and tables as the functions
 //! (real AWS by default, an emulator with `AWS_ENDPOINT_URL`), configured by the same
-//! environment variables, which flags override. See `docs/operator.md`.
+//! environment variables, which flags override. See the README, "The operator's tool".
 //!
 //! The library half holds the commands and the local pipeline ([`local`]), which the demo's
 //! `missive local-poller` and the end-to-end test share.
