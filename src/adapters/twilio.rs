@@ -26,8 +26,16 @@ pub struct TwilioError {
 
 impl TwilioError {
     /// Parses an error body; anything else gives `None` (the HTTP status then decides).
+    /// Each field is read on its own: one of an unexpected type (a `message` that is not a
+    /// string, a `status` in quotes) hides none of the others, the `code` above all.
     pub fn parse(body: &[u8]) -> Option<Self> {
-        serde_json::from_slice(body).ok()
+        let serde_json::Value::Object(fields) = serde_json::from_slice(body).ok()? else { return None };
+        let number = |name: &str| fields.get(name).and_then(serde_json::Value::as_u64);
+        Some(TwilioError {
+            code: number("code").and_then(|code| u32::try_from(code).ok()),
+            message: fields.get("message").and_then(serde_json::Value::as_str).map(str::to_owned),
+            status: number("status").and_then(|status| u16::try_from(status).ok()),
+        })
     }
 }
 
