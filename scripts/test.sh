@@ -40,6 +40,12 @@ else
   log "cargo-nextest is not installed: using cargo test"
   runner=(cargo test --workspace --no-fail-fast --lib --bins --tests)
 fi
+# The crash campaign runs the real `send` binary: build the functions' binaries first (a
+# test build does not link them), and point the harness at them, so that no test builds
+# inside its own time budget.
+log "building the functions' binaries (debug) for the crash campaign"
+run_tracked cargo build -p send -p twilio-webhook -p retry-sweep
+export MISSIVE_BIN_DIR="${MISSIVE_BIN_DIR:-${CARGO_TARGET_DIR:-$MISSIVE_ROOT/target}/debug}"
 log "running: ${runner[*]} $*"
 tests=0
 run_tracked "${runner[@]}" "$@" || tests=$?
