@@ -8,10 +8,16 @@
 #
 # The tests find the servers through AWS_ENDPOINT_URL (= MOTO_URL), AWS_ACCESS_KEY_ID,
 # AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_DEFAULT_REGION and PRISM_URL (see scripts/lib.sh).
-# MISSIVE_SKIP_INFRA=1 skips the infra checks.
+# MISSIVE_SKIP_INFRA=1 skips the infra checks and the release builds of the functions.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$MISSIVE_ROOT"
+
+# A CI run starts from a clean checkout and builds once: the incremental cache (~2 GB) would
+# only cost disk and time there.
+if [[ "${CI:-}" == true ]]; then
+  export CARGO_INCREMENTAL=0
+fi
 
 ensure_venv
 ensure_prism
@@ -27,6 +33,18 @@ if [[ -f scripts/check-infra.sh && "${MISSIVE_SKIP_INFRA:-0}" != 1 ]]; then
   if [[ $infra -ne 0 ]]; then
     log "FAILED: scripts/check-infra.sh (exit $infra); running the Rust tests all the same"
     status=$infra
+  fi
+fi
+
+# What Lambda runs: `cargo lambda build --release` of every function (x86_64; arm64 too where
+# the rustup target is installed), and the size of each `bootstrap` (scripts/build-lambdas.sh).
+if [[ "${MISSIVE_SKIP_INFRA:-0}" != 1 ]]; then
+  log "release builds of the functions: scripts/build-lambdas.sh"
+  lambdas=0
+  run_tracked bash scripts/build-lambdas.sh || lambdas=$?
+  if [[ $lambdas -ne 0 ]]; then
+    log "FAILED: scripts/build-lambdas.sh (exit $lambdas); running the Rust tests all the same"
+    status=$lambdas
   fi
 fi
 
