@@ -11,7 +11,9 @@
 # Then: a parent replies STOP on WhatsApp (a signed request to the webhook), the sample
 # campaign (events/campaign/parents.csv) goes out with `missive bulk`, `missive report --watch`
 # runs until it settles, and the final report, the failures and one message are printed.
-# Everything started here is stopped at the end, or on Ctrl-C.
+# With the sample campaign and the fake Twilio, the final counts must be those of
+# events/campaign/README.md, else the demo exits 1. Everything started here is stopped at the
+# end, or on Ctrl-C, the functions that each `cargo lambda watch` started included.
 #
 # Settings (environment):
 #   DEMO_CAMPAIGN      campaign name (spring-trip)
@@ -23,6 +25,7 @@
 #                      Function URL (http://127.0.0.1:$DEMO_WEBHOOK_PORT/lambda-url/twilio-webhook);
 #                      without it, real sends get no status callbacks (Twilio cannot reach loopback)
 #   DEMO_WEBHOOK_PORT  the webhook's local port (a free one)
+#   CARGO_TARGET_DIR   where cargo builds (target/), as for every cargo command
 #
 # With TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_WHATSAPP_FROM (or
 # TWILIO_MESSAGING_SERVICE_SID) set, the demo sends for real through Twilio, and so refuses
@@ -40,12 +43,95 @@ BEHAVIOUR=events/campaign/behaviour.json
 TEMPLATE_SID="${DEMO_TEMPLATE_SID:-HX0123456789abcdef0123456789abcdef}"
 read -r -a VAR_COLUMNS <<<"${DEMO_VAR_COLUMNS:-first_name=1 child=2}"
 TIMEOUT="${DEMO_TIMEOUT:-180}"
-BIN="$MISSIVE_ROOT/target/debug"
+# Where cargo puts the binaries: CARGO_TARGET_DIR (relative to the workspace, as cargo reads it
+# here) or target/.
+TARGET_DIR="${CARGO_TARGET_DIR:-target}"
+[[ $TARGET_DIR == /* ]] || TARGET_DIR="$MISSIVE_ROOT/$TARGET_DIR"
+BIN="$TARGET_DIR/debug"
 MISSIVE="$BIN/missive"
+
+# What the sample campaign ends with against the fake Twilio (events/campaign/README.md);
+# every other status must be at 0.
+SAMPLE_EXPECTED=(delivered=5 skipped=4 undelivered=1 failed=1)
 
 step() {
   if [[ -t 2 ]]; then printf '\n\033[1m== %s\033[0m\n' "$*" >&2; else printf '\n== %s\n' "$*" >&2; fi
 }
+
+# ---- stopping what the watches started ---------------------------------------------------
+
+# `cargo lambda watch` runs each function in a session of its own, out of reach of the
+# process-group signal that stops the watch (scripts/lib.sh): the watches are listed here
+# ("PID:START_TIME"), and at exit their descendants are found (while the watches still run)
+# and stopped by PID.
+WATCH_PIDS=()
+
+# _children PID: the PIDs of PID's children.
+_children() {
+  local files=(/proc/"$1"/task/*/children)
+  if [[ -r ${files[0]:-} ]]; then
+    cat "${files[@]}" 2>/dev/null || true
+  else
+    ps -o pid= --ppid "$1" 2>/dev/null || true
+  fi
+}
+
+# _start_time PID: the process's start time (field 22 of /proc/PID/stat), empty once it is
+# gone (or a zombie); it tells the process found at exit from a later one that reused its PID.
+_start_time() {
+  local stat
+  local -a fields
+  stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 0
+  read -r -a fields <<<"${stat##*) }" # after "PID (COMM) ", the fields start at the 3rd: state
+  [[ ${fields[0]:-Z} != Z ]] || return 0
+  printf '%s' "${fields[19]:-}"
+}
+
+# _descendants PID: "PID:START_TIME" of every process under PID, parents first.
+_descendants() {
+  local child
+  for child in $(_children "$1"); do
+    printf '%s:%s\n' "$child" "$(_start_time "$child")"
+    _descendants "$child"
+  done
+}
+
+# _kill_same SIGNAL PID:START…: sends SIGNAL to each process still alive under its start time;
+# true if one was.
+_kill_same() {
+  local signal=$1 entry alive=1
+  shift
+  for entry in "$@"; do
+    if [[ -n ${entry#*:} && "$(_start_time "${entry%%:*}")" == "${entry#*:}" ]]; then
+      kill "-$signal" "${entry%%:*}" 2>/dev/null && alive=0
+    fi
+  done
+  return "$alive"
+}
+
+# On exit: the lib's cleanup (every process this script started, the last first), then what
+# the watches started and left running: TERM, and KILL after 5 s.
+demo_cleanup() {
+  local watch i
+  local -a tree=()
+  set +e # a process that vanishes while it is looked at is no error here
+  for watch in "${WATCH_PIDS[@]}"; do
+    # Only a watch still alive under its start time: a PID reused since is someone else's.
+    if [[ -n ${watch#*:} && "$(_start_time "${watch%%:*}")" == "${watch#*:}" ]]; then
+      mapfile -t -O "${#tree[@]}" tree < <(_descendants "${watch%%:*}")
+    fi
+  done
+  cleanup
+  if ((${#tree[@]} > 0)) && _kill_same TERM "${tree[@]}"; then
+    for ((i = 0; i < 50; i++)); do
+      _kill_same 0 "${tree[@]}" || return 0
+      sleep 0.1
+    done
+    _kill_same KILL "${tree[@]}"
+  fi
+  return 0
+}
+trap demo_cleanup EXIT
 
 # ---- what is needed ---------------------------------------------------------------------
 
@@ -95,31 +181,38 @@ export TWILIO_ENABLED=true # never a silent dry run
 
 # ---- the functions ----------------------------------------------------------------------
 
-SEND_PORT="$(free_port)"
-SWEEP_PORT="$(free_port)"
-WEBHOOK_PORT="${DEMO_WEBHOOK_PORT:-$(free_port)}"
-WEBHOOK_LOCAL_URL="http://127.0.0.1:$WEBHOOK_PORT/lambda-url/twilio-webhook"
-# cargo lambda watch passes the webhook rawPath without /lambda-url/twilio-webhook and
-# domainName "localhost": the URL Twilio signed is rebuilt from WEBHOOK_BASE_URL.
-export WEBHOOK_BASE_URL="${DEMO_PUBLIC_URL:-$WEBHOOK_LOCAL_URL}"
-if [[ $real_twilio == 1 && -z "${DEMO_PUBLIC_URL:-}" ]]; then
-  log "no DEMO_PUBLIC_URL: Twilio cannot reach the webhook on loopback, so the report stops at 'sent'"
-  unset STATUS_CALLBACK_URL
-else
-  export STATUS_CALLBACK_URL="$WEBHOOK_BASE_URL/twilio/status"
-fi
 # Short delays, so that the retries of a demo take seconds, not minutes.
 export BACKOFF_BASE_SECONDS=1 RECONCILE_DELAY_SECONDS=2 SWEEP_GRACE_SECONDS=10 SWEEP_RESCHEDULE_SECONDS=30
 export TWILIO_TIMEOUT_MS=5000 LEASE_SECONDS=60 RUST_LOG="${RUST_LOG:-info}"
 
-# One watch per function: `cargo lambda watch` runs `cargo run --bin NAME` in the package it
-# is given, and the workspace's root package is the library.
+# start_function NAME PORT [VAR=VALUE …]: one `cargo lambda watch` for functions/NAME, with
+# VAR=VALUE in its environment (the word {port} there stands for the port). PORT empty: a
+# free port, and another one (3 tries) if it was taken between free_port and the bind
+# (cargo lambda watch then logs "Address in use" and exits, which _start_server in
+# scripts/lib.sh does not recognise). `cargo lambda watch` runs `cargo run --bin NAME` in the
+# package it is given, and the workspace's root package is the library. Sets FUNCTION_PORT.
 start_function() {
-  local name=$1 port=$2
-  spawn "lambda-$name" cargo lambda watch --ignore-changes --manifest-path "functions/$name/Cargo.toml" \
-    --invoke-address 127.0.0.1 --invoke-port "$port"
-  _wait_http "cargo lambda watch ($name)" "http://127.0.0.1:$port/" "$SPAWNED_PID" 60 ||
-    die "cargo lambda watch for $name did not start (log: $SPAWNED_LOG)"
+  local name=$1 fixed=$2 attempt port
+  shift 2
+  for attempt in 1 2 3; do
+    port="${fixed:-$(free_port)}"
+    spawn "lambda-$name" env "${@//\{port\}/$port}" cargo lambda watch --ignore-changes \
+      --manifest-path "functions/$name/Cargo.toml" --invoke-address 127.0.0.1 --invoke-port "$port"
+    WATCH_PIDS+=("$SPAWNED_PID:$(_start_time "$SPAWNED_PID")")
+    if _wait_http "cargo lambda watch ($name)" "http://127.0.0.1:$port/" "$SPAWNED_PID" 60; then
+      FUNCTION_PORT=$port
+      log "$name: cargo lambda watch on 127.0.0.1:$port (pid $SPAWNED_PID, log ${SPAWNED_LOG#"$MISSIVE_ROOT"/})"
+      return 0
+    fi
+    _stop "$SPAWNED_PID"
+    _untrack "$SPAWNED_PID"
+    unset 'WATCH_PIDS[${#WATCH_PIDS[@]}-1]'
+    if [[ -n $fixed ]] || ! grep -qiE 'address (already )?in use|EADDRINUSE|os error 98' "$SPAWNED_LOG"; then
+      break
+    fi
+    log "port $port was taken meanwhile: retrying $name on another port"
+  done
+  die "cargo lambda watch for $name did not start (log: $SPAWNED_LOG)"
 }
 
 # demo_http METHOD URL [BODY]: prints the HTTP status and the body; "-" as BODY reads a
@@ -149,10 +242,25 @@ PY
 
 invoke() { demo_http POST "http://127.0.0.1:$1/2015-03-31/functions/$2/invocations" "$3"; }
 
-step "functions: send, twilio-webhook and retry-sweep under cargo lambda watch"
-start_function send "$SEND_PORT"
-start_function retry-sweep "$SWEEP_PORT"
-start_function twilio-webhook "$WEBHOOK_PORT"
+step "functions: twilio-webhook, send and retry-sweep under cargo lambda watch"
+# The webhook first: the URL Twilio signs, and send's STATUS_CALLBACK_URL, contain its port.
+# cargo lambda watch passes the webhook rawPath without /lambda-url/twilio-webhook and
+# domainName "localhost": the URL Twilio signed is rebuilt from WEBHOOK_BASE_URL.
+local_webhook_url='http://127.0.0.1:{port}/lambda-url/twilio-webhook'
+start_function twilio-webhook "${DEMO_WEBHOOK_PORT:-}" "WEBHOOK_BASE_URL=${DEMO_PUBLIC_URL:-$local_webhook_url}"
+WEBHOOK_PORT=$FUNCTION_PORT
+WEBHOOK_LOCAL_URL="http://127.0.0.1:$WEBHOOK_PORT/lambda-url/twilio-webhook"
+export WEBHOOK_BASE_URL="${DEMO_PUBLIC_URL:-$WEBHOOK_LOCAL_URL}"
+if [[ $real_twilio == 1 && -z "${DEMO_PUBLIC_URL:-}" ]]; then
+  log "no DEMO_PUBLIC_URL: Twilio cannot reach the webhook on loopback, so the report stops at 'sent'"
+  unset STATUS_CALLBACK_URL
+else
+  export STATUS_CALLBACK_URL="$WEBHOOK_BASE_URL/twilio/status"
+fi
+start_function send ""
+SEND_PORT=$FUNCTION_PORT
+start_function retry-sweep ""
+SWEEP_PORT=$FUNCTION_PORT
 log "first invocations (each function starts; cargo compiles what changed)"
 answer="$(invoke "$SEND_PORT" send '{"Records": []}')"
 [[ $answer == 200* ]] || die "send did not answer: $answer (log: $RUN_DIR/$RUN_TAG-lambda-send.log)"
@@ -198,13 +306,41 @@ if [[ $rc -ne 0 ]]; then
 fi
 settled=$SECONDS
 
+# report_check EXPECTED…: reads `missive report --json` on stdin; prints how the counts
+# compare with EXPECTED (STATUS=N …, every other status at 0) and succeeds when they match.
+report_check() {
+  "$(bootstrap_python)" -c '
+import json, sys
+report = json.load(sys.stdin)
+want = {s: int(n) for s, n in (a.split("=") for a in sys.argv[1:])}
+got = {s: n for s, n in report["by_status"].items() if n}
+show = lambda counts: ", ".join(f"{s} {n}" for s, n in counts.items()) or "nothing"
+if got == want:
+    print(show(got))
+else:
+    items, in_flight = report["items"], report["in_flight"]
+    print(f"expected {show(want)}; got {show(got)} ({items} items, {in_flight} in flight)")
+    sys.exit(1)
+' "$@"
+}
+
+# The sample campaign against the fake Twilio has one right answer: check it.
+check_sample=0
+if [[ $real_twilio == 0 && $CSV == "$SAMPLE_CSV" ]]; then
+  check_sample=1
+fi
+
 # Delivery reports trail the sends by a few hundred milliseconds: wait (at most 15 s) until
-# no item is left at `sent` when callbacks are expected.
+# the sample's counts are reached, or no item is left at `sent`, when callbacks are expected.
 if [[ -n "${STATUS_CALLBACK_URL:-}" ]]; then
   for _ in $(seq 30); do
-    sent="$("$MISSIVE" report --campaign "$CAMPAIGN" --json |
-      "$(bootstrap_python)" -c 'import json, sys; print(json.load(sys.stdin)["by_status"]["sent"])')" || sent=unknown
-    [[ $sent == 0 ]] && break
+    if [[ $check_sample == 1 ]]; then
+      "$MISSIVE" report --campaign "$CAMPAIGN" --json | report_check "${SAMPLE_EXPECTED[@]}" >/dev/null && break
+    else
+      sent="$("$MISSIVE" report --campaign "$CAMPAIGN" --json |
+        "$(bootstrap_python)" -c 'import json, sys; print(json.load(sys.stdin)["by_status"]["sent"])')" || sent=unknown
+      [[ $sent == 0 ]] && break
+    fi
     sleep 0.5
   done
 fi
@@ -216,8 +352,23 @@ run_tracked "$MISSIVE" failures --campaign "$CAMPAIGN"
 if [[ $CSV == "$SAMPLE_CSV" ]]; then
   step "missive status $CAMPAIGN:p03 (two 503s from Twilio, then through)"
   run_tracked "$MISSIVE" status "$CAMPAIGN:p03"
-  log "expected for the sample campaign (events/campaign/README.md): delivered 5, skipped 4, undelivered 1, failed 1"
 fi
 
 step "done in $((SECONDS - demo_started)) s: build $((build_done - demo_started)) s, start-up $((functions_up - build_done)) s, enqueue $((campaign_sent - functions_up)) s, settle $((settled - campaign_sent)) s"
-log "logs: $RUN_DIR/$RUN_TAG-*.log; stopping everything this demo started"
+log "logs: $RUN_DIR/$RUN_TAG-*.log"
+
+if [[ $check_sample == 1 ]]; then
+  final="$("$MISSIVE" report --campaign "$CAMPAIGN" --json)" || die "missive report failed"
+  if verdict="$(report_check "${SAMPLE_EXPECTED[@]}" <<<"$final")"; then
+    log "the final report matches events/campaign/README.md: $verdict"
+  else
+    log "FAILED: the final report of the sample campaign does not match events/campaign/README.md:"
+    log "  $verdict"
+    for name in poller lambda-send lambda-twilio-webhook lambda-retry-sweep; do
+      log "--- $RUN_TAG-$name.log"
+      tail -n 15 "$RUN_DIR/$RUN_TAG-$name.log" >&2 || true
+    done
+    exit 1
+  fi
+fi
+log "stopping everything this demo started"

@@ -14,6 +14,7 @@ pub mod error;
 pub mod local;
 pub mod output;
 pub mod queues;
+pub mod recorded;
 pub mod sheet;
 pub mod stdio;
 

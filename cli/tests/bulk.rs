@@ -127,6 +127,12 @@ async fn dry_run_writes_nothing() {
     assert!(run.stdout.contains("trip:a1"));
     assert!(env.enqueued().await.is_empty());
     assert!(env.all_consent().await.is_empty());
+
+    // No AWS call at all: it works with the endpoint pointing at nothing.
+    let mut offline = env.command(&bulk_args(file.to_str().unwrap(), "trip", &["--dry-run", "--json"]));
+    offline.env("AWS_ENDPOINT_URL", "http://127.0.0.1:9").env("AWS_MAX_ATTEMPTS", "1");
+    let out = common::run(offline).await.ok().json();
+    assert_eq!(out["would_enqueue"], 4, "{out}");
 }
 
 #[tokio::test]
@@ -143,17 +149,35 @@ async fn a_body_campaign_warns_about_the_24_hour_window() {
 }
 
 #[tokio::test]
-async fn the_same_file_twice_creates_one_message_per_parent() {
+async fn the_same_file_twice_enqueues_once_what_send_recorded() {
     let env = TestEnv::start().await;
     let twilio = fake_twilio().await;
     let handler = env.send_handler(&twilio, &[]).await;
     let file = write_file("parents.csv", &parents(false));
-    let args = bulk_args(file.to_str().unwrap(), "twice", &[]);
+    let args = bulk_args(file.to_str().unwrap(), "twice", &["--json"]);
 
-    env.missive(&args).await.ok();
-    assert_eq!(env.process_queue(&handler).await, 4);
-    env.missive(&args).await.ok();
-    assert_eq!(env.process_queue(&handler).await, 4, "the second run enqueues again");
+    let first = env.missive(&args).await.ok().json();
+    assert_eq!((first["enqueued"].as_u64(), first["already_recorded"].as_u64()), (Some(4), Some(0)), "{first}");
+    // The honest limit: before `send` took them, the messages have no item, so a second run
+    // enqueues them again (and `send` acknowledges those copies as duplicates).
+    let early = env.missive(&args).await.ok().json();
+    assert_eq!((early["enqueued"].as_u64(), early["already_recorded"].as_u64()), (Some(4), Some(0)), "{early}");
+    assert_eq!(env.process_queue(&handler).await, 8);
+
+    // Once `send` recorded them, the same file enqueues nothing.
+    let again = env.missive(&args).await.ok().json();
+    assert_eq!((again["enqueued"].as_u64(), again["already_recorded"].as_u64()), (Some(0), Some(4)), "{again}");
+    assert_eq!(again["consent"]["unchanged"], 4, "consent is still read from the file: {again}");
+    assert_eq!(env.process_queue(&handler).await, 0, "nothing enqueued");
+
+    let run = env.missive(&bulk_args(file.to_str().unwrap(), "twice", &[])).await;
+    run.ok();
+    assert!(
+        run.stdout.contains("4 row(s), 0 invalid, 4 already recorded, 0 enqueued for campaign twice"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("not enqueued again"), "{}", run.stdout);
 
     // a1, a4, a7 are opted in (a2 opted out): one create each, whatever was enqueued.
     assert_eq!(twilio.creates().len(), 3, "{:?}", twilio.creates());
@@ -165,4 +189,37 @@ async fn the_same_file_twice_creates_one_message_per_parent() {
         assert_eq!((item.status.map(|s| s.as_str()), item.attempts), (Some("sent"), 1), "{id}");
     }
     assert_eq!(env.item("twice:a2").await.unwrap().status.map(|s| s.as_str()), Some("skipped"));
+}
+
+#[tokio::test]
+async fn only_the_rows_not_recorded_are_enqueued_across_lookup_calls() {
+    // 230 rows: three BatchGetItem calls of at most 100 keys.
+    let env = TestEnv::start().await;
+    let mut csv = String::from("parent_id,phone,whatsapp_optin\n");
+    for n in 0..230 {
+        csv.push_str(&format!("p{n:03},{},true\n", phone(300 + n)));
+    }
+    let file = write_file("big.csv", &csv);
+    // Items for every row but the multiples of 10, as `send` would have left them.
+    for n in (0..230).filter(|n| n % 10 != 0) {
+        env.dynamo
+            .put_item()
+            .table_name(&env.log_table)
+            .item("message_id", aws_sdk_dynamodb::types::AttributeValue::S(format!("big:p{n:03}")))
+            .item("status", aws_sdk_dynamodb::types::AttributeValue::S("sent".into()))
+            .send()
+            .await
+            .expect("PutItem");
+    }
+    let out = env
+        .missive(&["bulk", file.to_str().unwrap(), "--campaign", "big", "--template", TEMPLATE, "--json"])
+        .await
+        .ok()
+        .json();
+    assert_eq!((out["enqueued"].as_u64(), out["already_recorded"].as_u64()), (Some(23), Some(207)), "{out}");
+    let mut ids: Vec<String> =
+        env.enqueued().await.iter().map(|b| b["message_id"].as_str().unwrap().to_owned()).collect();
+    ids.sort();
+    let expected: Vec<String> = (0..230).step_by(10).map(|n| format!("big:p{n:03}")).collect();
+    assert_eq!(ids, expected);
 }

@@ -92,6 +92,24 @@ async fn set_undoes_a_parents_opt_out_only_with_evidence() {
 }
 
 #[tokio::test]
+async fn set_keeps_an_erasure_until_an_opt_in_with_evidence() {
+    let env = TestEnv::start().await;
+    let p = phone(31);
+    env.set_consent(&p, ConsentState::OptedOut, ConsentSource::Erasure, "erasure").await;
+    // An opt-out asks what the erasure already says: exit 0, the bare record kept as it is.
+    let out = env.missive(&["consent", "set", "--phone", &p, "--optout", "--json"]).await.ok().json();
+    assert_eq!((out["unchanged"].as_bool(), out["source"].as_str()), (Some(true), Some("erasure")), "{out}");
+    let item = env.consent_item(&p).await.unwrap();
+    assert_eq!((item.state.as_str(), item.source.as_deref()), ("opted_out", Some("erasure")));
+    let run = env.missive(&["consent", "set", "--phone", &p, "--optin"]).await;
+    run.code(6);
+    assert!(run.stderr.contains("erased"), "{}", run.stderr);
+    env.missive(&["consent", "set", "--phone", &p, "--optin", "--evidence", "new form, 3 Dec"]).await.ok();
+    let item = env.consent_item(&p).await.unwrap();
+    assert_eq!((item.state.as_str(), item.source.as_deref()), ("opted_in", Some("cli")));
+}
+
+#[tokio::test]
 async fn show_prints_the_record_and_its_history() {
     let env = TestEnv::start().await;
     let p = phone(40);

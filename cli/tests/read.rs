@@ -90,6 +90,27 @@ async fn report_counts_by_status_and_shows_the_queues() {
 }
 
 #[tokio::test]
+async fn watch_on_a_campaign_with_no_item_warns_once_and_times_out() {
+    // An empty queue and nothing in flight, but nothing recorded either: a misspelt name (or
+    // SQS counts that lag behind a bulk) must not pass for a settled campaign.
+    let env = TestEnv::start().await;
+    let run = env
+        .missive(&["report", "--campaign", "no-such-trip", "--watch", "--interval", "0.2", "--timeout", "1", "--json"])
+        .await;
+    run.code(5);
+    let warning = "no item of campaign no-such-trip recorded yet";
+    assert_eq!(run.stderr.matches(warning).count(), 1, "warned once: {}", run.stderr);
+    assert!(run.stderr.contains("did not settle within 1 s: no item of it was recorded"), "{}", run.stderr);
+    let refreshes: Vec<&str> = run.stdout.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(refreshes.len() >= 2, "it kept watching: {}", run.stdout);
+    assert_eq!((run.json()["items"].as_u64(), run.json()["settled"].as_bool()), (Some(0), Some(false)));
+
+    let run = env.missive(&["report", "--campaign", "no-such-trip"]).await;
+    run.ok();
+    assert!(run.stdout.contains("not settled: no item of campaign no-such-trip recorded yet"), "{}", run.stdout);
+}
+
+#[tokio::test]
 async fn failures_lists_failed_undelivered_rejected_and_expired_with_reasons() {
     let (env, _twilio, _handler) = campaign().await;
     let run = env.missive(&["failures", "--campaign", "term", "--json"]).await;

@@ -25,7 +25,10 @@ async fn sweep_re_enqueues_what_is_due_and_prints_its_report() {
     let run = env.missive(&["sweep", "--json"]).await;
     run.ok();
     let out = run.json();
-    assert_eq!(out.as_object().unwrap().len(), 6, "the report and nothing else on stdout: {}", run.stdout);
+    // The handler's report (its fields may grow); the one-line check below keeps stdout clean.
+    for field in ["due", "enqueued", "skipped", "enqueue_failed", "left_for_next_run", "duration_ms"] {
+        assert!(out.get(field).is_some(), "{field} in the report: {}", run.stdout);
+    }
     assert_eq!((out["due"].as_u64(), out["enqueued"].as_u64(), out["skipped"].as_u64()), (Some(1), Some(1), Some(0)));
     assert_eq!(out["left_for_next_run"], false);
     assert_eq!(run.stdout.lines().count(), 1, "the EMF metrics line went to stderr: {}", run.stdout);

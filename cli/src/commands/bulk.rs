@@ -1,8 +1,10 @@
 //! `missive bulk FILE.csv --campaign NAME`: one message per parent, checked whole before
 //! anything is written; consent recorded from `whatsapp_optin`; then `SendMessageBatch`es.
 //!
-//! `message_id = <campaign>:<parent_id>`, so sending the same file twice sends nothing twice:
-//! `send` acknowledges the second copies as duplicates.
+//! `message_id = <campaign>:<parent_id>`, so sending the same file twice sends nothing twice.
+//! Rows whose `message_id` MessageLog already holds are not enqueued again (`recorded`); a
+//! row enqueued but not yet taken by `send` has no item, so a second run made before `send`
+//! took it enqueues it again, and `send` acknowledges that copy as a duplicate.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -25,6 +27,7 @@ use crate::consent_rules::{self, Current, Written};
 use crate::context::Context;
 use crate::error::{CliError, CliResult};
 use crate::output::{note, print_json, warn, BODY_WARNING};
+use crate::recorded;
 use crate::sheet::{parse_bool, RowError, Sheet};
 
 #[derive(Debug, Args)]
@@ -233,7 +236,13 @@ pub async fn run(ctx: &Context, args: BulkArgs) -> CliResult<()> {
     let queue_url = ctx.queue_url()?.to_owned();
     let concurrency = usize::from(args.concurrency);
 
-    // 1. Consent, once per phone (the first line that names it is the evidence).
+    // 1. What an earlier run already sent: `send` recorded an item for it. Read before any
+    //    write, so that a failed lookup leaves nothing half done.
+    let to_send = not_yet_recorded(ctx, &planned, concurrency).await?;
+    let already_recorded = planned.len() - to_send.len();
+
+    // 2. Consent, once per phone (the first line that names it is the evidence), for every
+    //    valid row: the file states it, whether or not its message went out before.
     let store = DynamoConsent::new(ctx.dynamo().await, &ctx.global.consent_table);
     let mut firsts: Vec<&Planned> = Vec::new();
     for row in &planned {
@@ -284,11 +293,11 @@ pub async fn run(ctx: &Context, args: BulkArgs) -> CliResult<()> {
         )));
     }
 
-    // 2. The messages, 10 per SendMessageBatch, `concurrency` calls at a time.
+    // 3. The messages not recorded yet, 10 per SendMessageBatch, `concurrency` calls at a time.
     let queue = SqsSendQueue::new(ctx.sqs().await, &queue_url);
-    let bar = progress(ctx, planned.len(), "enqueue");
+    let bar = progress(ctx, to_send.len(), "enqueue");
     let enqueued = AtomicU64::new(0);
-    let not_enqueued: Vec<u64> = futures::stream::iter(planned.chunks(10))
+    let not_enqueued: Vec<u64> = futures::stream::iter(to_send.chunks(10))
         .map(|chunk| {
             let (queue, bar, enqueued) = (&queue, &bar, &enqueued);
             async move {
@@ -321,17 +330,23 @@ pub async fn run(ctx: &Context, args: BulkArgs) -> CliResult<()> {
             "rows": rows,
             "invalid_rows": invalid_lines,
             "errors": invalid,
+            "already_recorded": already_recorded,
             "enqueued": enqueued,
             "not_enqueued_lines": not_enqueued,
             "consent": {"recorded": recorded, "unchanged": unchanged, "left_alone": left_alone},
         }));
     } else {
         println!(
-            "{}: {rows} row(s), {invalid_lines} invalid{}, {enqueued} enqueued for campaign {}",
+            "{}: {rows} row(s), {invalid_lines} invalid{}, {already_recorded} already recorded, {enqueued} enqueued for campaign {}",
             sheet.name,
             if invalid_lines > 0 { " (skipped)" } else { "" },
             args.campaign
         );
+        if already_recorded > 0 {
+            println!(
+                "already recorded: {already_recorded} message(s) that MessageLog holds from an earlier run were not enqueued again"
+            );
+        }
         println!("consent: {recorded} recorded, {unchanged} unchanged, {} left alone", left_alone.len());
         for row in &left_alone {
             println!(
@@ -341,6 +356,8 @@ pub async fn run(ctx: &Context, args: BulkArgs) -> CliResult<()> {
         }
         if enqueued > 0 {
             note(&format!("follow it with: missive report --campaign {} --watch", args.campaign));
+        } else if already_recorded > 0 && not_enqueued.is_empty() {
+            note(&format!("nothing new to send; see: missive report --campaign {}", args.campaign));
         }
     }
     if !not_enqueued.is_empty() {
@@ -351,6 +368,28 @@ pub async fn run(ctx: &Context, args: BulkArgs) -> CliResult<()> {
         )));
     }
     Ok(())
+}
+
+/// The rows whose `message_id` MessageLog does not hold yet (`BatchGetItem`, key only). A row
+/// DynamoDB left unprocessed after every retry is kept: `send` would acknowledge a duplicate.
+async fn not_yet_recorded<'a>(
+    ctx: &Context,
+    planned: &'a [Planned],
+    concurrency: usize,
+) -> CliResult<Vec<&'a Planned>> {
+    let table = &ctx.global.message_log_table;
+    let ids: Vec<String> = planned.iter().map(|row| row.message_id.clone()).collect();
+    let lookup = recorded::lookup(&ctx.dynamo().await, table, &ids, concurrency).await.map_err(|err| {
+        CliError::Runtime(format!("{err}; nothing was recorded or enqueued (running the same file again is safe)"))
+    })?;
+    if !lookup.unchecked.is_empty() {
+        warn(&format!(
+            "{} message id(s) could not be looked up in {table} (DynamoDB left them unprocessed after {} attempts): enqueued all the same; send acknowledges any already recorded as a duplicate",
+            lookup.unchecked.len(),
+            recorded::ATTEMPTS
+        ));
+    }
+    Ok(planned.iter().filter(|row| !lookup.recorded.contains(&row.message_id)).collect())
 }
 
 fn dry_run(
@@ -399,6 +438,7 @@ fn dry_run(
             );
         }
         println!("nothing was written (consent is recorded unless the parent's own opt-out says otherwise)");
+        println!("not checked: which of these MessageLog already holds (a real run does not enqueue those again)");
     }
     Ok(())
 }

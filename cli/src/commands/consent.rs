@@ -216,6 +216,19 @@ async fn set(ctx: &Context, args: SetArgs) -> CliResult<()> {
     let applied = store.change(&phone, change, evidence.unwrap_or("set with missive consent set"), now).await?;
     if !applied {
         let current = store.item(&phone).await?;
+        // An opt-out over a record that already suppresses the phone (an erasure keeps its
+        // bare record): what was asked holds, and nothing needed writing.
+        if state == ConsentState::OptedOut && current.as_ref().is_some_and(|item| item.state == state.as_str()) {
+            let source = current.as_ref().and_then(|item| item.source.as_deref()).unwrap_or("unknown");
+            if ctx.json() {
+                print_json(
+                    &json!({"phone": phone.masked(), "state": state.as_str(), "source": source, "unchanged": true}),
+                );
+            } else {
+                println!("{}: already opted_out (source {source}): unchanged", phone.masked());
+            }
+            return Ok(());
+        }
         let why = current.as_ref().map(|item| consent_rules::why_left_alone(&Current::from(item))).unwrap_or_default();
         return Err(CliError::Refused(format!(
             "{} not changed: {why}; pass --evidence TEXT (what proves the parent's new consent) to undo it",

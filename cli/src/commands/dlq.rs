@@ -171,17 +171,36 @@ async fn list(ctx: &Context, args: ListArgs) -> CliResult<()> {
     Ok(())
 }
 
-/// Whether the answer means "this SQS does not implement it" (moto: HTTP 500).
-fn not_implemented(err: &SdkError<StartMessageMoveTaskError, HttpResponse>) -> bool {
+/// Whether the answer means "this SQS does not implement StartMessageMoveTask", so that
+/// moving the messages one batch at a time is the way. `emulator`: the SQS client points at
+/// an endpoint of its own (`AWS_ENDPOINT_URL`), not AWS.
+fn not_implemented(err: &SdkError<StartMessageMoveTaskError, HttpResponse>, emulator: bool) -> bool {
     match err {
-        SdkError::ServiceError(service) => {
-            let status = service.raw().status().as_u16();
-            status == 500
-                || status == 501
-                || matches!(service.err().code(), Some("NotImplemented" | "UnsupportedOperation" | "InvalidAction"))
-        }
+        SdkError::ServiceError(service) => says_not_implemented(
+            service.raw().status().as_u16(),
+            service.err().code(),
+            service.err().message(),
+            emulator,
+        ),
         _ => false,
     }
+}
+
+/// The rule behind [`not_implemented`]. An answer that says so (HTTP 501, an error code or
+/// message naming it) counts anywhere. A bare HTTP 500 counts only on an emulator (moto
+/// answers 500 with an HTML page): on AWS it is an internal error, to report, not a reason
+/// to switch silently to another way of moving the messages.
+fn says_not_implemented(status: u16, code: Option<&str>, message: Option<&str>, emulator: bool) -> bool {
+    let named = matches!(code, Some("NotImplemented" | "UnsupportedOperation" | "InvalidAction"))
+        || message.is_some_and(|m| m.to_ascii_lowercase().contains("not implemented"));
+    status == 501 || named || (emulator && status == 500)
+}
+
+/// Whether the SQS client talks to an endpoint set in the environment or profile (an
+/// emulator) rather than AWS's own.
+async fn on_emulator(ctx: &Context) -> bool {
+    let service_endpoint = std::env::var("AWS_ENDPOINT_URL_SQS").is_ok_and(|url| !url.trim().is_empty());
+    service_endpoint || ctx.aws().await.endpoint_url().is_some()
 }
 
 async fn redrive(ctx: &Context, args: RedriveArgs) -> CliResult<()> {
@@ -202,12 +221,17 @@ async fn redrive(ctx: &Context, args: RedriveArgs) -> CliResult<()> {
                 }
                 return Ok(());
             }
-            Err(err) if not_implemented(&err) => {
+            Err(err) if not_implemented(&err, on_emulator(ctx).await) => {
                 crate::output::note(
                     "StartMessageMoveTask is not implemented here (an emulator?): moving the messages one batch at a time",
                 );
             }
-            Err(err) => return Err(CliError::aws("StartMessageMoveTask", &err)),
+            Err(err) => {
+                return Err(CliError::Runtime(format!(
+                    "StartMessageMoveTask: {}; nothing was moved. Try again later, or move the messages one batch at a time with: missive dlq redrive --manual",
+                    missive::adapters::dynamo::describe(&err)
+                )))
+            }
         }
     }
     let (moved, failed) = move_messages(&sqs, &dlq, &queue_url, args.max, Duration::from_secs(args.timeout)).await?;
@@ -298,4 +322,29 @@ pub async fn move_messages(
         }
     }
     Ok((moved, failed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::says_not_implemented;
+
+    #[test]
+    fn a_bare_http_500_falls_back_only_on_an_emulator() {
+        assert!(says_not_implemented(500, Some("500"), Some("<!doctype html>…"), true), "moto's answer");
+        assert!(!says_not_implemented(500, Some("InternalError"), Some("We encountered an internal error"), false));
+        assert!(!says_not_implemented(500, None, None, false));
+    }
+
+    #[test]
+    fn an_answer_that_says_not_implemented_falls_back_anywhere() {
+        assert!(says_not_implemented(501, None, None, false));
+        assert!(says_not_implemented(400, Some("UnsupportedOperation"), None, false));
+        assert!(says_not_implemented(500, None, Some("The action StartMessageMoveTask is not implemented"), false));
+    }
+
+    #[test]
+    fn other_errors_are_reported() {
+        assert!(!says_not_implemented(403, Some("AccessDenied"), Some("not authorized"), true));
+        assert!(!says_not_implemented(400, Some("InvalidParameterValue"), None, true));
+    }
 }

@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::campaign;
 use crate::context::Context;
 use crate::error::{CliError, CliResult};
-use crate::output::print_json;
+use crate::output::{print_json, warn};
 use crate::queues::{self, Depth};
 
 #[derive(Debug, Args)]
@@ -19,8 +19,8 @@ pub struct ReportArgs {
     /// The campaign (as given to `bulk` or `send --campaign`).
     #[arg(long, value_name = "NAME")]
     pub campaign: String,
-    /// Refresh until the send queue is empty and none of the campaign's messages is in
-    /// flight (sending, retrying, in_doubt).
+    /// Refresh until at least one message of the campaign is recorded, the send queue is
+    /// empty and none of the campaign's messages is in flight (sending, retrying, in_doubt).
     #[arg(long)]
     pub watch: bool,
     /// Seconds between refreshes with --watch.
@@ -51,7 +51,9 @@ pub struct Report {
     pub send_queue: Depth,
     /// The dead-letter queue, when there is one.
     pub dlq: Option<Depth>,
-    /// The send queue is empty and no item of the campaign is in flight.
+    /// At least one item of the campaign is recorded, the send queue is empty and no item of
+    /// the campaign is in flight. Without an item, an empty queue proves nothing: the name may
+    /// be misspelt, or SQS's approximate counts may not show the messages just enqueued yet.
     pub settled: bool,
     /// When it was read (RFC 3339).
     pub at: String,
@@ -86,11 +88,16 @@ pub async fn read(ctx: &Context, campaign: &str, dlq_url: Option<&str>, page_siz
         by_status,
         in_flight,
         final_items: count - in_flight,
-        settled: send_queue.total() == 0 && in_flight == 0,
+        settled: is_settled(count, in_flight, &send_queue),
         send_queue,
         dlq,
         at: chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
     })
+}
+
+/// See [`Report::settled`].
+fn is_settled(items: u64, in_flight: u64, send_queue: &Depth) -> bool {
+    items > 0 && in_flight == 0 && send_queue.total() == 0
 }
 
 /// The counts that are not zero, in the order of the status table.
@@ -120,9 +127,17 @@ pub fn print_text(report: &Report) {
     }
     if report.settled {
         println!("settled: the send queue is empty and none of the campaign's messages is in flight");
+    } else if report.items == 0 {
+        println!("not settled: {}", nothing_recorded(&report.campaign));
     } else {
         println!("not settled yet: messages are waiting in the queue or in flight");
     }
+}
+
+fn nothing_recorded(campaign: &str) -> String {
+    format!(
+        "no item of campaign {campaign} recorded yet (a misspelt name, or messages not yet taken from the queue: SQS's counts lag)"
+    )
 }
 
 fn watch_line(report: &Report) {
@@ -159,8 +174,15 @@ pub async fn run(ctx: &Context, args: ReportArgs) -> CliResult<()> {
     }
     let started = Instant::now();
     let timeout = Duration::from_secs_f64(args.timeout);
+    let mut warned = false;
     loop {
         let report = read(ctx, &args.campaign, dlq.as_deref(), args.page_size).await?;
+        // Nothing recorded while the queue looks empty: what used to pass for settled. Said
+        // once; messages visibly in the queue need no warning (they are being taken).
+        if !warned && report.items == 0 && report.send_queue.total() == 0 {
+            warn(&format!("{}; watching until --timeout ({} s)", nothing_recorded(&args.campaign), args.timeout));
+            warned = true;
+        }
         let timed_out = !report.settled && started.elapsed() >= timeout;
         if ctx.json() {
             print_json(&report);
@@ -175,11 +197,27 @@ pub async fn run(ctx: &Context, args: ReportArgs) -> CliResult<()> {
             return Ok(());
         }
         if timed_out {
+            let why = if report.items == 0 { ": no item of it was recorded" } else { "" };
             return Err(CliError::Timeout(format!(
-                "campaign {} did not settle within {} s",
+                "campaign {} did not settle within {} s{why}",
                 args.campaign, args.timeout
             )));
         }
         tokio::time::sleep(Duration::from_secs_f64(args.interval)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settled_needs_an_item_an_empty_queue_and_nothing_in_flight() {
+        let empty = Depth::default();
+        let waiting = Depth { waiting: 1, ..Depth::default() };
+        assert!(is_settled(3, 0, &empty));
+        assert!(!is_settled(0, 0, &empty), "nothing recorded: a misspelt name, or counts that lag");
+        assert!(!is_settled(3, 1, &empty));
+        assert!(!is_settled(3, 0, &waiting));
     }
 }

@@ -34,14 +34,21 @@ pub async fn run(ctx: &Context, _args: SweepArgs) -> CliResult<()> {
         print_json(&report);
     } else {
         println!(
-            "sweep: {} due, {} enqueued, {} skipped, {} enqueue failed{}, {} ms",
+            "sweep: {} due, {} enqueued, {} skipped, {} enqueue failed, {} store errors{}, {} ms",
             report.due,
             report.enqueued,
             report.skipped,
             report.enqueue_failed,
+            report.errors,
             if report.left_for_next_run { ", some left for the next run" } else { "" },
             report.duration_ms
         );
+    }
+    if report.errors > 0 {
+        return Err(CliError::Runtime(format!(
+            "{} store error(s) during the sweep (see the log above); what they left stays due for the next run",
+            report.errors
+        )));
     }
     if report.enqueue_failed > 0 {
         return Err(CliError::Runtime(format!(
