@@ -21,6 +21,12 @@ impl Metrics {
         *self.counts.lock().expect("metrics lock").entry(name).or_default() += 1.0;
     }
 
+    /// Adds `value` to a count, and records the count even when `value` is 0: a function whose
+    /// alarms need a data point every run (the sweep) reports its zeros too.
+    pub fn add(&self, name: &'static str, value: f64) {
+        *self.counts.lock().expect("metrics lock").entry(name).or_default() += value;
+    }
+
     pub fn twilio_latency(&self, ms: f64) {
         self.latencies_ms.lock().expect("metrics lock").push(ms);
     }
@@ -85,5 +91,22 @@ mod tests {
         assert_eq!(directive["Namespace"], "Missive");
         assert_eq!(directive["Dimensions"], serde_json::json!([["Function"]]));
         assert_eq!(directive["Metrics"].as_array().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn a_count_added_as_zero_is_still_reported() {
+        let metrics = Metrics::new("retry-sweep");
+        metrics.add("Due", 0.0);
+        metrics.add("Enqueued", 2.0);
+        metrics.add("Enqueued", 1.0);
+        let emf = metrics.to_emf(1000).expect("zeros are data");
+        assert_eq!((emf["Due"].as_f64(), emf["Enqueued"].as_f64()), (Some(0.0), Some(3.0)));
+        let names: Vec<&str> = emf["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|m| m["Name"].as_str())
+            .collect();
+        assert_eq!(names, ["Due", "Enqueued"]);
     }
 }

@@ -129,14 +129,14 @@ pub struct Take {
 pub enum Outcome {
     /// Twilio has the message.
     Accepted { sid: String, twilio_status: String },
-    /// Try again at `next_attempt_at`; `give_back` returns the attempt (throttled,
-    /// account-level).
+    /// Try again at `next_attempt_at`; `give_back` says whether the claim's attempt is
+    /// returned.
     Retrying {
         last_error: String,
         last_error_code: Option<u32>,
         next_attempt_at: i64,
         retry_due_at: i64,
-        give_back: bool,
+        give_back: GiveBack,
     },
     /// The attempt's outcome is unknown; reconcile at `next_attempt_at`.
     InDoubt { last_error: String, next_attempt_at: i64, retry_due_at: i64 },
@@ -144,6 +144,19 @@ pub enum Outcome {
     Final { status: Status, last_error: String, last_error_code: Option<u32> },
     /// Twilio not configured: checked and logged, nothing sent.
     DryRun,
+}
+
+/// Whether a `retrying` outcome returns the attempt its claim counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GiveBack {
+    /// The create was made and failed: the attempt counts.
+    No,
+    /// Twilio answered throttled or account-level: the request was never processed. The
+    /// attempt is returned and `throttled` counts the answer (DESIGN.md, MessageLog).
+    Answered,
+    /// No create was started (the batch stopped after an account-level error, or too little of
+    /// the invocation's time was left): the attempt is returned, and nothing else counted.
+    NotStarted,
 }
 
 impl Outcome {
@@ -201,8 +214,9 @@ pub trait MessageLog: Send + Sync {
     ) -> Result<Conditional, StoreError>;
 
     /// After a lost lease: records an accepted SID on an item that has none, or adds it to
-    /// `extra_sids` when the item holds another.
-    async fn record_orphan_sid(&self, message_id: &MessageId, sid: &str, now: i64) -> Result<(), StoreError>;
+    /// `extra_sids` when the item holds another. `true` when it went to `extra_sids`: Twilio
+    /// accepted two creates for one `message_id`.
+    async fn record_orphan_sid(&self, message_id: &MessageId, sid: &str, now: i64) -> Result<bool, StoreError>;
 
     /// Twilio SIDs already held by the phone's items (through `by-recipient`), with their
     /// `message_id`.

@@ -105,11 +105,20 @@ async fn requests_twilio_would_refuse_are_refused() {
 #[tokio::test]
 async fn the_reconcile_list_call_matches_twilios_schema() {
     let client = client(Sender::From("whatsapp:+14155238886".into()), token());
+    let phone = PhoneNumber::parse("+33612345678").unwrap();
+    // Prism answers every page with the spec's example (two messages created at
+    // 2019-05-24T17:44:46Z) and its `next_page_uri`, so the pages never end. From a window
+    // start before them, the client follows 20 pages, each request valid to Prism (an invalid
+    // one is a 4xx) and each answer decoded, then says it could not reach the window's start:
+    // an error, never "not found".
+    let endless = client.list_since(&phone, Some("whatsapp:+14155238886"), 0).await;
+    let error = endless.expect_err("an endless page chain is not a complete list").to_string();
+    assert!(error.contains("more than 20 pages"), "{error}");
+    // From a window start after them, the first page's messages are older: the list ends there.
+    let after_examples = 1_558_719_886 + 1;
     let listed = client
-        .list_since(&PhoneNumber::parse("+33612345678").unwrap(), Some("whatsapp:+14155238886"), 0)
+        .list_since(&phone, Some("whatsapp:+14155238886"), after_examples)
         .await
         .expect("Prism answers the list call");
-    // Prism answers with the spec's example page; what matters is that the call was valid
-    // and its answer decoded.
-    assert!(listed.iter().all(|m| !m.sid.is_empty()));
+    assert!(listed.is_empty(), "{listed:?}");
 }

@@ -328,11 +328,12 @@ fn sweep_report(answer: &Value) -> (u64, u64, u64, u64, bool) {
     fields.sort();
     assert_eq!(
         fields,
-        ["due", "duration_ms", "enqueue_failed", "enqueued", "left_for_next_run", "skipped"],
+        ["due", "duration_ms", "enqueue_failed", "enqueued", "errors", "left_for_next_run", "skipped"],
         "the sweep's report: {answer}"
     );
     assert!(answer["duration_ms"].is_u64(), "{answer}");
     let n = |name: &str| answer[name].as_u64().unwrap_or_else(|| panic!("{name} is not a count: {answer}"));
+    assert_eq!(n("errors"), 0, "a run that answered has no store error: {answer}");
     (n("due"), n("enqueued"), n("skipped"), n("enqueue_failed"), answer["left_for_next_run"].as_bool().unwrap())
 }
 

@@ -302,6 +302,11 @@ async fn an_in_doubt_message_not_found_at_twilio_is_created_again() {
 
 /// Writes the claim a crashed `send` would have left: `sending`, its lease already expired.
 async fn crashed_claim(env: &TestEnv, id: &str, body: &str) {
+    crashed_claim_started(env, id, body, 100).await;
+}
+
+/// The same, for a claim taken `started_ago` seconds ago (its item created then).
+async fn crashed_claim_started(env: &TestEnv, id: &str, body: &str, started_ago: i64) {
     let now = chrono::Utc::now().timestamp();
     let identity = ItemIdentity {
         message_id: MessageId::parse(id).unwrap(),
@@ -311,7 +316,7 @@ async fn crashed_claim(env: &TestEnv, id: &str, body: &str) {
         request: Some(body.to_owned()),
         max_attempts: 3,
     };
-    let take = Take { owner: "crashed".into(), now: now - 100, lease_until: now - 1, due: now };
+    let take = Take { owner: "crashed".into(), now: now - started_ago, lease_until: now - 1, due: now };
     let claimed = env.log().claim(&identity, &take, 365).await.unwrap();
     assert!(matches!(claimed, missive::ports::Conditional::Applied(_)));
 }
@@ -424,4 +429,78 @@ async fn without_twilio_configuration_messages_are_dry_run() {
         err.to_string(),
         "TWILIO_ENABLED is true but Twilio is not configured: TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN (or TWILIO_SECRET_ARN, or TWILIO_API_KEY_SID and TWILIO_API_KEY_SECRET)"
     );
+}
+
+/// A port on loopback where nothing listens: every call to it is refused.
+fn closed_port_url() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    format!("http://127.0.0.1:{port}")
+}
+
+#[tokio::test]
+async fn a_reconcile_that_cannot_reach_twilio_stays_in_doubt_then_gives_up() {
+    let mut env = TestEnv::start().await;
+    env.opt_in(&[PHONE]).await;
+    env.set("TWILIO_API_BASE_URL", Some(&closed_port_url()));
+    let handler = env.send_handler().await;
+
+    // Within GIVE_UP_HOURS: in doubt again, the list call's failure as the reason.
+    let recent = body_message("unreachable-recent", PHONE, "x");
+    crashed_claim_started(&env, "unreachable-recent", &recent, 100).await;
+    env.run_send(&handler, &[recent]).await;
+    let item = env.item("unreachable-recent").await;
+    assert_eq!(sent_status(&item), Status::InDoubt);
+    let reason = item.last_error.as_deref().unwrap_or_default();
+    assert!(reason.starts_with("reconcile failed"), "{reason}");
+    assert!(!reason.contains("33612345678"), "the list URL (and its phone) stays out of the reason: {reason}");
+    assert!(item.retry_due_at.is_some());
+
+    // Created more than GIVE_UP_HOURS (24) ago: the reconcile that keeps failing ends.
+    let old = body_message("unreachable-old", PHONE, "x");
+    crashed_claim_started(&env, "unreachable-old", &old, 25 * 3600).await;
+    env.run_send(&handler, &[old]).await;
+    let item = env.item("unreachable-old").await;
+    assert_eq!(sent_status(&item), Status::Failed);
+    let reason = item.last_error.as_deref().unwrap_or_default();
+    assert!(reason.starts_with("gave up after 24 h: reconcile failed"), "{reason}");
+    assert_eq!((item.retry_shard, item.retry_due_at, item.lease_owner.as_deref()), (None, None, None));
+    assert!(env.twilio.creates().is_empty());
+}
+
+#[tokio::test]
+async fn with_too_little_time_left_records_go_back_unclaimed() {
+    let env = TestEnv::start().await;
+    env.opt_in(&[PHONE]).await;
+    let handler = env.send_handler().await;
+    let bodies = [body_message("late-1", PHONE, "a"), body_message("late-2", PHONE, "b")];
+    // TWILIO_TIMEOUT_MS is 2 s in the tests: 2 s + 5 s must remain to claim.
+    let response = handler.handle(sqs_event(&bodies), std::time::SystemTime::now() + Duration::from_secs(4)).await;
+    assert_eq!(failures(&response).len(), 2, "both records go back to SQS");
+    assert!(env.maybe_item("late-1").await.is_none() && env.maybe_item("late-2").await.is_none());
+    assert!(env.twilio.creates().is_empty());
+    // With the time there, the same records are sent.
+    let response = env.run_send(&handler, &bodies).await;
+    assert!(failures(&response).is_empty());
+    assert_eq!(env.twilio.creates().len(), 2);
+}
+
+#[tokio::test]
+async fn a_reconcile_never_adopts_a_sid_that_another_message_holds() {
+    let env = TestEnv::start().await;
+    env.opt_in(&[PHONE]).await;
+    let handler = env.send_handler().await;
+    env.run_send(&handler, &[body_message("twin-a", PHONE, "Réunion jeudi")]).await;
+    let a = env.item("twin-a").await;
+    assert_eq!(sent_status(&a), Status::Sent);
+    // B has the same text and phone; it crashed before its create, within A's window.
+    let b_body = body_message("twin-b", PHONE, "Réunion jeudi");
+    crashed_claim(&env, "twin-b", &b_body).await;
+    env.run_send(&handler, &[b_body]).await;
+    let b = env.item("twin-b").await;
+    assert_eq!(sent_status(&b), Status::Sent);
+    assert!(b.twilio_sid.is_some() && b.twilio_sid != a.twilio_sid, "B got its own message: {:?}", b.twilio_sid);
+    assert_eq!(env.twilio.creates().len(), 2);
+    assert_eq!(b.attempts, 2, "the crashed take counted one, the new create another");
 }

@@ -12,10 +12,12 @@ use common::*;
 use fake_twilio::Fault;
 use futures::StreamExt;
 use missive::adapters::dynamo::{n, retry_shard, s, DynamoMessageLog};
+use missive::adapters::retry_index::RetryDueIndex;
 use missive::config::SweepConfig;
 use missive::domain::status::Status;
 use missive::handlers::sweep::{SweepHandler, SweepReport};
-use missive::ports::Clock;
+use missive::ports::{Clock, DueCursor, LogItem, RetryIndex, StoreError, SweepAction};
+use missive::schema::RETRY_SHARDS;
 
 /// The machine's clock, shifted: a sweep "later" without waiting.
 struct Shifted(i64);
@@ -105,6 +107,31 @@ async fn due_items_are_enqueued_once_and_stay_findable() {
     assert_eq!((again.due, again.enqueued), (0, 0), "nothing is due twice within the reschedule time");
 }
 
+/// The `retry-due` index, with every page read held until `readers` pages have been read:
+/// sweeps sharing it have all read their shards before any of them takes an item.
+struct ReadTogether {
+    index: DynamoMessageLog,
+    barrier: tokio::sync::Barrier,
+}
+
+#[async_trait::async_trait]
+impl RetryIndex for ReadTogether {
+    async fn due_page(
+        &self,
+        shard: u32,
+        now: i64,
+        after: Option<DueCursor>,
+    ) -> Result<(Vec<LogItem>, Option<DueCursor>), StoreError> {
+        let page = self.index.due_page(shard, now, after).await;
+        self.barrier.wait().await;
+        page
+    }
+
+    async fn sweep_take(&self, item: &LogItem, action: SweepAction, now: i64, at: i64) -> Result<bool, StoreError> {
+        self.index.sweep_take(item, action, now, at).await
+    }
+}
+
 #[tokio::test]
 async fn two_sweeps_at_once_enqueue_each_item_once() {
     let env = TestEnv::start().await;
@@ -112,10 +139,20 @@ async fn two_sweeps_at_once_enqueue_each_item_once() {
     for i in 0..30 {
         in_flight(&env, &format!("race-{i}"), Status::Retrying, now - 5, None).await;
     }
-    let (a, b) = (sweeper(&env, 0), sweeper(&env, 0));
+    // Both sweeps read every shard (one page each: 30 items) before either takes anything, so
+    // they race for every item.
+    let index = Arc::new(ReadTogether {
+        index: DynamoMessageLog::new(env.dynamo.clone(), &env.log_table),
+        barrier: tokio::sync::Barrier::new(2 * RETRY_SHARDS as usize),
+    });
+    let (mut a, mut b) = (sweeper(&env, 0), sweeper(&env, 0));
+    a.index = index.clone();
+    b.index = index;
     let (ra, rb) = tokio::join!(sweep(&a), sweep(&b));
+    assert_eq!((ra.due, rb.due), (30, 30), "both read every item: {ra:?} {rb:?}");
     assert_eq!(ra.enqueued + rb.enqueued, 30, "{ra:?} {rb:?}");
-    assert_eq!(ra.skipped + rb.skipped + ra.enqueued + rb.enqueued, ra.due + rb.due);
+    assert_eq!(ra.skipped + rb.skipped, 30, "each item's second take lost its condition: {ra:?} {rb:?}");
+    assert_eq!((ra.errors, rb.errors), (0, 0));
     let enqueued = env.requeued().await;
     assert_eq!(enqueued.len(), 30);
     let distinct: std::collections::HashSet<_> = enqueued.iter().collect();
@@ -162,6 +199,109 @@ async fn an_item_whose_enqueue_fails_comes_due_again() {
     let next_run = sweep(&sweeper(&env, 600)).await;
     assert_eq!((next_run.due, next_run.enqueued), (1, 1), "due again at the next run");
     assert_eq!(env.requeued().await, vec![request]);
+}
+
+/// `n` message ids that fall in one shard of `retry-due`.
+fn ids_in_one_shard(prefix: &str, n: usize) -> Vec<String> {
+    let shard = retry_shard(&format!("{prefix}-0"));
+    (0..).map(|i| format!("{prefix}-{i}")).filter(|id| retry_shard(id) == shard).take(n).collect()
+}
+
+#[tokio::test]
+async fn small_pages_reach_every_due_item_of_a_shard_once() {
+    let env = TestEnv::start().await;
+    let now = chrono::Utc::now().timestamp();
+    let ids = ids_in_one_shard("page", 10);
+    let mut expected = Vec::new();
+    for id in &ids {
+        // The same due time for all: the cursor must tell them apart by message_id.
+        expected.push(in_flight(&env, id, Status::Retrying, now - 5, None).await);
+    }
+    let counter = Counter::default();
+    let counted = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&env.aws).interceptor(counter.clone()).build(),
+    );
+    let mut handler = sweeper(&env, 0);
+    handler.index = Arc::new(RetryDueIndex::new(DynamoMessageLog::new(counted, &env.log_table)).with_page_size(3));
+    let report = sweep(&handler).await;
+    assert_eq!((report.due, report.enqueued, report.skipped, report.errors), (10, 10, 0, 0), "{report:?}");
+    assert!(!report.left_for_next_run);
+    let queries = counter.operations.lock().unwrap().get("DynamoDB_20120810.Query").copied();
+    assert_eq!(queries, Some(15 + 4), "one page for each empty shard, pages of 3, 3, 3, 1 for this one");
+    let mut enqueued = env.requeued().await;
+    enqueued.sort();
+    expected.sort();
+    assert_eq!(enqueued, expected, "every item once");
+}
+
+#[tokio::test]
+async fn a_deadline_inside_the_margin_takes_nothing_and_leaves_the_rest() {
+    let env = TestEnv::start().await;
+    let now = chrono::Utc::now().timestamp();
+    let ids = ["budget-a", "budget-b", "budget-c"];
+    for id in ids {
+        in_flight(&env, id, Status::Retrying, now - 5, None).await;
+    }
+    // SWEEP_MARGIN_SECONDS is 5: a deadline 2 s away is already spent.
+    let handler = sweeper(&env, 0);
+    let report = handler.run(SystemTime::now() + Duration::from_secs(2)).await;
+    assert!(report.left_for_next_run, "{report:?}");
+    assert_eq!((report.due, report.enqueued, report.skipped, report.errors), (0, 0, 0, 0));
+    for id in ids {
+        assert_eq!(env.item(id).await.retry_due_at, Some(now - 5), "{id} untouched, still due");
+    }
+    assert!(env.requeued().await.is_empty());
+
+    let next = sweep(&handler).await;
+    assert_eq!((next.due, next.enqueued, next.left_for_next_run), (3, 3, false), "the next run does it");
+}
+
+/// The `retry-due` index whose takes all fail, as in an outage between the Query and the takes.
+struct TakesFail(DynamoMessageLog);
+
+#[async_trait::async_trait]
+impl RetryIndex for TakesFail {
+    async fn due_page(
+        &self,
+        shard: u32,
+        now: i64,
+        after: Option<DueCursor>,
+    ) -> Result<(Vec<LogItem>, Option<DueCursor>), StoreError> {
+        self.0.due_page(shard, now, after).await
+    }
+
+    async fn sweep_take(&self, _: &LogItem, _: SweepAction, _: i64, _: i64) -> Result<bool, StoreError> {
+        Err(StoreError::new("UpdateItem MessageLog", "connection refused"))
+    }
+}
+
+#[tokio::test]
+async fn store_errors_are_counted_as_errors_not_skips_nor_the_time_budget() {
+    let env = TestEnv::start().await;
+    let now = chrono::Utc::now().timestamp();
+    in_flight(&env, "err-a", Status::Retrying, now - 5, None).await;
+    in_flight(&env, "err-b", Status::InDoubt, now - 5, None).await;
+
+    // Every Query fails (no such table): 16 errors, and not the time budget.
+    let mut unreadable = sweeper(&env, 0);
+    unreadable.index = Arc::new(DynamoMessageLog::new(env.dynamo.clone(), unique("NoSuchTable")));
+    let report = sweep(&unreadable).await;
+    assert_eq!((report.due, report.errors, report.left_for_next_run), (0, 16, false), "{report:?}");
+    assert!(report.into_result().is_err(), "the Lambda reports a run with store errors");
+
+    // Every take fails: errors, not lost conditions.
+    let mut untakeable = sweeper(&env, 0);
+    untakeable.index = Arc::new(TakesFail(DynamoMessageLog::new(env.dynamo.clone(), &env.log_table)));
+    let report = sweep(&untakeable).await;
+    assert_eq!((report.due, report.enqueued, report.skipped, report.errors), (2, 0, 0, 2), "{report:?}");
+    assert!(!report.left_for_next_run);
+    assert!(env.requeued().await.is_empty());
+    for id in ["err-a", "err-b"] {
+        assert_eq!(env.item(id).await.retry_due_at, Some(now - 5), "{id} still due");
+    }
+    let next = sweep(&sweeper(&env, 0)).await;
+    assert_eq!((next.due, next.enqueued, next.errors), (2, 2, 0));
+    assert_eq!(next.into_result().map(|r| r.enqueued), Ok(2));
 }
 
 /// Counts DynamoDB requests by operation, and the items Query read, on one client.

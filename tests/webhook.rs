@@ -468,6 +468,74 @@ async fn an_undelivered_21610_records_the_opt_out() {
     assert_eq!(env.item("unsub-2").await.status, Some(Status::Skipped));
 }
 
+fn unsubscribed_params(sid: &str) -> Vec<(&str, &str)> {
+    let mut params = callback_params(sid, "undelivered", PHONE);
+    params.push(("ErrorCode", "21610"));
+    params
+}
+
+/// The parts of a Consent record a change would move.
+fn consent_summary(
+    item: &missive::adapters::dynamo::ConsentItem,
+) -> (String, Option<String>, Option<String>, i64, usize) {
+    (item.state.clone(), item.source.clone(), item.evidence.clone(), item.updated_at, item.history.len())
+}
+
+#[tokio::test]
+async fn a_replayed_21610_after_start_leaves_the_parent_opted_in() {
+    let env = TestEnv::start().await;
+    let item = sent_message(&env, "unsub-start-1", PHONE).await;
+    let sid = item.twilio_sid.clone().unwrap();
+    let handler = env.webhook_handler().await;
+    let params = unsubscribed_params(&sid);
+    let (response, metrics) = post_callback(&env, &handler, "unsub-start-1", &params).await;
+    assert!(ok_empty(&response));
+    assert_eq!(metrics.get("OptOut"), 1.0);
+    assert_eq!(consent_of(&env, PHONE).await.unwrap().state, "opted_out");
+
+    // The parent comes back with START: opted in by their own keyword.
+    let start = inbound(&env, &handler, PHONE, "START", "SMstartagain00000000000000000000").await;
+    assert_eq!(start.body, missive::handlers::webhook::twiml(Some(OPT_IN_REPLY)));
+    let opted_in = consent_of(&env, PHONE).await.unwrap();
+    assert_eq!((opted_in.state.as_str(), opted_in.source.as_deref()), ("opted_in", Some("whatsapp-reply")));
+
+    // Twilio replays the old 21610 report: its write is refused (rank not above), and the
+    // opt-out it carried is already in the history. Nothing changes.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (response, metrics) = post_callback(&env, &handler, "unsub-start-1", &params).await;
+    assert!(ok_empty(&response));
+    assert_eq!((metrics.get("OptOut"), metrics.get("Undelivered")), (0.0, 0.0));
+    let after = consent_of(&env, PHONE).await.unwrap();
+    assert_eq!(consent_summary(&after), consent_summary(&opted_in), "still opted in, history untouched");
+}
+
+#[tokio::test]
+async fn a_21610_retried_after_a_failed_consent_write_still_records_the_opt_out() {
+    let env = TestEnv::start().await;
+    let item = sent_message(&env, "unsub-retry-1", PHONE).await;
+    let sid = item.twilio_sid.clone().unwrap();
+    let params = unsubscribed_params(&sid);
+    // The first delivery: the MessageLog write applies, the Consent table cannot be reached.
+    let mut broken = env.webhook_handler().await;
+    broken.consent =
+        std::sync::Arc::new(missive::adapters::dynamo::DynamoConsent::new(env.dynamo.clone(), unique("NoSuchConsent")));
+    let (response, _) = post_callback(&env, &broken, "unsub-retry-1", &params).await;
+    assert_eq!(response.status, 500, "Twilio is asked to retry");
+    assert_eq!(env.item("unsub-retry-1").await.status, Some(Status::Undelivered));
+    assert_eq!(consent_of(&env, PHONE).await.unwrap().state, "opted_in");
+
+    // Twilio's retry: the MessageLog write is refused now, but the opt-out was never recorded.
+    let handler = env.webhook_handler().await;
+    let (response, metrics) = post_callback(&env, &handler, "unsub-retry-1", &params).await;
+    assert!(ok_empty(&response));
+    assert_eq!(metrics.get("OptOut"), 1.0);
+    let consent = consent_of(&env, PHONE).await.unwrap();
+    assert_eq!(
+        (consent.state.as_str(), consent.source.as_deref(), consent.evidence.as_deref()),
+        ("opted_out", Some("twilio-21610"), Some(sid.as_str()))
+    );
+}
+
 #[tokio::test]
 async fn a_callback_before_the_outcome_write_heals_the_item() {
     let env = TestEnv::start().await;
@@ -714,6 +782,68 @@ async fn opt_out_type_help_and_other_bodies() {
     assert_eq!(yes.body, missive::handlers::webhook::twiml(Some(OPT_IN_REPLY)));
     assert_eq!(metrics.get("OptIn"), 1.0);
     assert_eq!(consent_of(&env, &parent).await.unwrap().state, "opted_in");
+}
+
+#[tokio::test]
+async fn an_erasure_outlasts_stop_21610_and_start() {
+    let env = TestEnv::start().await;
+    let parent = PhoneNumber::parse(&phone(11)).unwrap();
+    let item = sent_message(&env, "erased-21610", parent.as_str()).await;
+    env.consent().suppress(&parent, chrono::Utc::now().timestamp()).await.unwrap();
+    let erased = consent_of(&env, parent.as_str()).await.unwrap();
+    assert_eq!((erased.source.as_deref(), erased.history.len()), (Some("erasure"), 0));
+    let handler = env.webhook_handler().await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+
+    // A STOP asks what the record already says: nothing is written.
+    let metrics = Metrics::new("twilio-webhook");
+    let stop = handler.handle_counted(&inbound_request(&env, parent.as_str(), "STOP"), &metrics).await;
+    assert_eq!(stop.status, 200);
+    assert_eq!(metrics.get("OptOut"), 0.0);
+    assert_eq!(consent_summary(&consent_of(&env, parent.as_str()).await.unwrap()), consent_summary(&erased));
+
+    // Nor does a 21610 report about a message sent before the erasure.
+    let mut params = callback_params(item.twilio_sid.as_deref().unwrap(), "undelivered", parent.as_str());
+    params.push(("ErrorCode", "21610"));
+    let (response, metrics) = post_callback(&env, &handler, "erased-21610", &params).await;
+    assert!(ok_empty(&response));
+    assert_eq!(metrics.get("OptOut"), 0.0);
+    assert_eq!(consent_summary(&consent_of(&env, parent.as_str()).await.unwrap()), consent_summary(&erased));
+
+    // So a START still finds the erasure, and cannot undo it.
+    let start = inbound(&env, &handler, parent.as_str(), "START", "SMafterstop").await;
+    assert_eq!(start.body, "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>");
+    let after = consent_of(&env, parent.as_str()).await.unwrap();
+    assert_eq!(consent_summary(&after), consent_summary(&erased), "still the bare suppression record");
+    assert_eq!((after.state.as_str(), after.source.as_deref()), ("opted_out", Some("erasure")));
+}
+
+#[tokio::test]
+async fn a_badly_signed_inbound_keyword_is_refused_and_leaves_consent_untouched() {
+    let env = TestEnv::start().await;
+    env.opt_in(&[PHONE]).await;
+    let handler = env.webhook_handler().await;
+    let before = consent_of(&env, PHONE).await.unwrap();
+    let unknown = phone(12);
+    for (from, body) in [(PHONE, "STOP"), (unknown.as_str(), "START")] {
+        let sender = format!("whatsapp:{from}");
+        let params = [("Body", body), ("From", sender.as_str()), ("MessageSid", "SMforged")];
+        let forged = signed_post("not-the-token", INBOUND, "", &params);
+        let mut unsigned = forged.clone();
+        unsigned.headers.retain(|(name, _)| !name.eq_ignore_ascii_case("x-twilio-signature"));
+        for (name, request) in [("wrong token", forged), ("no signature", unsigned)] {
+            let metrics = Metrics::new("twilio-webhook");
+            let response = handler.handle_counted(&request, &metrics).await;
+            assert_eq!(response.status, 403, "{name} {body}");
+            assert_eq!(
+                (metrics.get("SignatureRejected"), metrics.get("OptOut"), metrics.get("OptIn")),
+                (1.0, 0.0, 0.0),
+                "{name} {body}"
+            );
+        }
+    }
+    assert_eq!(consent_summary(&consent_of(&env, PHONE).await.unwrap()), consent_summary(&before));
+    assert!(consent_of(&env, &unknown).await.is_none(), "no record created");
 }
 
 #[tokio::test]

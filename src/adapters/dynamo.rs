@@ -12,12 +12,12 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use aws_sdk_dynamodb::Client;
 
-use crate::domain::consent::{may_apply, ConsentChange, ConsentSource, ConsentState, CurrentConsent};
+use crate::domain::consent::{may_apply, repeats_history, ConsentChange, ConsentSource, ConsentState, CurrentConsent};
 use crate::domain::message::MessageId;
 use crate::domain::phone::PhoneNumber;
 use crate::domain::status::{twilio_rank, Status};
 use crate::ports::{
-    Conditional, ConsentStore, EarlyFinal, ItemIdentity, LogItem, MessageLog, Outcome, StoreError, Take,
+    Conditional, ConsentStore, EarlyFinal, GiveBack, ItemIdentity, LogItem, MessageLog, Outcome, StoreError, Take,
 };
 use crate::schema::{BY_RECIPIENT_INDEX, RETRY_SHARDS};
 
@@ -385,14 +385,15 @@ impl MessageLog for DynamoMessageLog {
                     Some(code) => update.set("last_error_code", n(code)),
                     None => update.remove(&["last_error_code"]),
                 };
-                if *give_back {
-                    update = update
+                match give_back {
+                    GiveBack::No => update,
+                    GiveBack::Answered => update
                         .set_raw("attempts = attempts - :one")
                         .set_raw("throttled = if_not_exists(throttled, :zero) + :one")
                         .value(":one", n(1))
-                        .value(":zero", n(0));
+                        .value(":zero", n(0)),
+                    GiveBack::NotStarted => update.set_raw("attempts = attempts - :one").value(":one", n(1)),
                 }
-                update
             }
             Outcome::InDoubt { last_error, next_attempt_at, retry_due_at } => update
                 .set("last_error", s(last_error))
@@ -411,7 +412,7 @@ impl MessageLog for DynamoMessageLog {
         update.run(&self.client, &self.table, message_id.as_str(), "lease_owner = :me").await
     }
 
-    async fn record_orphan_sid(&self, message_id: &MessageId, sid: &str, now: i64) -> Result<(), StoreError> {
+    async fn record_orphan_sid(&self, message_id: &MessageId, sid: &str, now: i64) -> Result<bool, StoreError> {
         let first = Update::new()
             .set("twilio_sid", s(sid))
             .set("updated_at", n(now))
@@ -429,9 +430,10 @@ impl MessageLog for DynamoMessageLog {
                     .value(":sid", AttributeValue::Ss(vec![sid.to_owned()]))
                     .run(&self.client, &self.table, message_id.as_str(), "attribute_exists(message_id)")
                     .await?;
+                return Ok(true);
             }
         }
-        Ok(())
+        Ok(false)
     }
 
     async fn sids_for_phone(&self, phone: &PhoneNumber) -> Result<Vec<(String, String)>, StoreError> {
@@ -553,6 +555,11 @@ impl ConsentStore for DynamoConsent {
         for _ in 0..5 {
             let existing = self.item(phone).await?;
             if !may_apply(existing.as_ref().and_then(ConsentItem::current), change) {
+                return Ok(false);
+            }
+            // A replayed 21610 must not undo the START the parent sent since.
+            let recorded = existing.iter().flat_map(|item| item.history.iter().map(|entry| entry.evidence.as_str()));
+            if repeats_history(change, evidence, recorded) {
                 return Ok(false);
             }
             let mut history = existing.as_ref().map(|item| item.history.clone()).unwrap_or_default();

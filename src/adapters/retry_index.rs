@@ -9,6 +9,97 @@ use crate::domain::status::Status;
 use crate::ports::{Conditional, DueCursor, LogItem, RetryIndex, StoreError, SweepAction};
 use crate::schema::RETRY_DUE_INDEX;
 
+/// Items per `retry-due` Query page (its `Limit`) unless a [`RetryDueIndex`] says otherwise.
+/// Without a `Limit`, one page holds up to 1 MB of items (thousands after an outage), all read
+/// before the sweep can stop; with it, a run that ends at its deadline has read little more
+/// than it worked.
+pub const DEFAULT_DUE_PAGE_SIZE: u32 = 100;
+
+/// The `retry-due` index of a MessageLog table, read `page_size` items per Query. The
+/// MessageLog adapter itself reads pages of [`DEFAULT_DUE_PAGE_SIZE`]; this one lets a caller
+/// (a test of the paging, a backlog worth larger pages) choose.
+#[derive(Clone)]
+pub struct RetryDueIndex {
+    log: DynamoMessageLog,
+    page_size: u32,
+}
+
+impl RetryDueIndex {
+    pub fn new(log: DynamoMessageLog) -> Self {
+        RetryDueIndex { log, page_size: DEFAULT_DUE_PAGE_SIZE }
+    }
+
+    /// At least 1: a Query `Limit` of 0 is refused.
+    pub fn with_page_size(mut self, page_size: u32) -> Self {
+        self.page_size = page_size.max(1);
+        self
+    }
+}
+
+#[async_trait]
+impl RetryIndex for RetryDueIndex {
+    async fn due_page(
+        &self,
+        shard: u32,
+        now: i64,
+        after: Option<DueCursor>,
+    ) -> Result<(Vec<LogItem>, Option<DueCursor>), StoreError> {
+        query_due_page(&self.log, shard, now, after, self.page_size).await
+    }
+
+    async fn sweep_take(
+        &self,
+        item: &LogItem,
+        action: SweepAction,
+        now: i64,
+        reschedule_at: i64,
+    ) -> Result<bool, StoreError> {
+        self.log.sweep_take(item, action, now, reschedule_at).await
+    }
+}
+
+/// One page of shard `shard`'s due items, at most `page_size`, after `after`.
+async fn query_due_page(
+    log: &DynamoMessageLog,
+    shard: u32,
+    now: i64,
+    after: Option<DueCursor>,
+    page_size: u32,
+) -> Result<(Vec<LogItem>, Option<DueCursor>), StoreError> {
+    let start_key = after.map(|cursor| {
+        [
+            ("message_id".to_owned(), s(cursor.message_id)),
+            ("retry_shard".to_owned(), n(shard)),
+            ("retry_due_at".to_owned(), n(cursor.retry_due_at)),
+        ]
+        .into()
+    });
+    let output = log
+        .client()
+        .query()
+        .table_name(log.table())
+        .index_name(RETRY_DUE_INDEX)
+        .key_condition_expression("#shard = :shard AND #due <= :now")
+        .expression_attribute_names("#shard", "retry_shard")
+        .expression_attribute_names("#due", "retry_due_at")
+        .expression_attribute_values(":shard", n(shard))
+        .expression_attribute_values(":now", n(now))
+        .limit(i32::try_from(page_size).unwrap_or(i32::MAX).max(1))
+        .set_exclusive_start_key(start_key)
+        .send()
+        .await
+        .map_err(|e| StoreError::new("Query retry-due", describe(&e)))?;
+    let items: Vec<LogItem> = serde_dynamo::aws_sdk_dynamodb_1::from_items(output.items.unwrap_or_default())
+        .map_err(|e| StoreError::new("decode MessageLog item", e))?;
+    let cursor = output.last_evaluated_key.and_then(|key| match (key.get("message_id"), key.get("retry_due_at")) {
+        (Some(AttributeValue::S(id)), Some(AttributeValue::N(due))) => {
+            Some(DueCursor { message_id: id.clone(), retry_due_at: due.parse().ok()? })
+        }
+        _ => None,
+    });
+    Ok((items, cursor))
+}
+
 #[async_trait]
 impl RetryIndex for DynamoMessageLog {
     async fn due_page(
@@ -17,37 +108,7 @@ impl RetryIndex for DynamoMessageLog {
         now: i64,
         after: Option<DueCursor>,
     ) -> Result<(Vec<LogItem>, Option<DueCursor>), StoreError> {
-        let start_key = after.map(|cursor| {
-            [
-                ("message_id".to_owned(), s(cursor.message_id)),
-                ("retry_shard".to_owned(), n(shard)),
-                ("retry_due_at".to_owned(), n(cursor.retry_due_at)),
-            ]
-            .into()
-        });
-        let output = self
-            .client()
-            .query()
-            .table_name(self.table())
-            .index_name(RETRY_DUE_INDEX)
-            .key_condition_expression("#shard = :shard AND #due <= :now")
-            .expression_attribute_names("#shard", "retry_shard")
-            .expression_attribute_names("#due", "retry_due_at")
-            .expression_attribute_values(":shard", n(shard))
-            .expression_attribute_values(":now", n(now))
-            .set_exclusive_start_key(start_key)
-            .send()
-            .await
-            .map_err(|e| StoreError::new("Query retry-due", describe(&e)))?;
-        let items: Vec<LogItem> = serde_dynamo::aws_sdk_dynamodb_1::from_items(output.items.unwrap_or_default())
-            .map_err(|e| StoreError::new("decode MessageLog item", e))?;
-        let cursor = output.last_evaluated_key.and_then(|key| match (key.get("message_id"), key.get("retry_due_at")) {
-            (Some(AttributeValue::S(id)), Some(AttributeValue::N(due))) => {
-                Some(DueCursor { message_id: id.clone(), retry_due_at: due.parse().ok()? })
-            }
-            _ => None,
-        });
-        Ok((items, cursor))
+        query_due_page(self, shard, now, after, DEFAULT_DUE_PAGE_SIZE).await
     }
 
     async fn sweep_take(

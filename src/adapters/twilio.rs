@@ -134,12 +134,18 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<u64> {
     headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()
 }
 
-fn transport(err: &reqwest::Error) -> CreateAnswer {
+fn transport(err: reqwest::Error) -> CreateAnswer {
     // `is_connect` covers refused connections, DNS and TLS failures: nothing was sent.
     CreateAnswer::Transport {
         connection_opened: !err.is_connect(),
-        detail: if err.is_timeout() { "timeout".into() } else { crate::adapters::dynamo::describe(err) },
+        detail: if err.is_timeout() { "timeout".into() } else { describe_http(err) },
     }
+}
+
+/// A reqwest error without its URL: the list call's query names the recipient's phone, and
+/// this text reaches `last_error` and the logs, where phones are masked.
+fn describe_http(err: reqwest::Error) -> String {
+    crate::adapters::dynamo::describe(&err.without_url())
 }
 
 #[async_trait]
@@ -153,13 +159,13 @@ impl Messenger for TwilioClient {
         let response = self.auth(self.http.post(self.messages_url())).form(&form).timeout(timeout).send().await;
         let response = match response {
             Ok(response) => response,
-            Err(err) => return transport(&err),
+            Err(err) => return transport(err),
         };
         let status = response.status().as_u16();
         let retry_after = retry_after(response.headers());
         let body = match response.bytes().await {
             Ok(body) => body,
-            Err(err) => return transport(&err),
+            Err(err) => return transport(err),
         };
         if (200..300).contains(&status) {
             return match serde_json::from_slice::<TwilioMessage>(&body) {
@@ -200,12 +206,13 @@ impl Messenger for TwilioClient {
                 .timeout(Duration::from_secs(10))
                 .send()
                 .await
-                .map_err(|e| StoreError::new("Twilio list", crate::adapters::dynamo::describe(&e)))?;
+                .map_err(|e| StoreError::new("Twilio list", describe_http(e)))?;
             let status = response.status();
             if !status.is_success() {
                 return Err(StoreError::new("Twilio list", format!("http {}", status.as_u16())));
             }
-            let page: MessagePage = response.json().await.map_err(|e| StoreError::new("Twilio list", e))?;
+            let page: MessagePage =
+                response.json().await.map_err(|e| StoreError::new("Twilio list", describe_http(e)))?;
             let mut older_seen = false;
             for message in page.messages {
                 match message.created_at() {
@@ -218,7 +225,12 @@ impl Messenger for TwilioClient {
                 _ => return Ok(found),
             }
         }
-        Ok(found)
+        // Not reaching the window's start is not "not found": a new create could duplicate a
+        // message on a page not read. The item stays in doubt.
+        Err(StoreError::new(
+            "Twilio list",
+            format!("more than {MAX_LIST_PAGES} pages of messages to this phone since the attempt's window"),
+        ))
     }
 
     async fn refresh_credentials(&self) {

@@ -57,6 +57,11 @@ const CODE_CLASSES: &[(u32, ErrorClass)] = &[
 
 /// Classifies an error answer (any HTTP status but a 2xx carrying a Message).
 pub fn classify_error(http_status: u16, code: Option<u32>) -> ErrorClass {
+    // A server error other than 503 may come after the message was created, whatever code it
+    // carries: only a reconcile can say, so no code makes it safe to create again.
+    if (500..=599).contains(&http_status) && http_status != 503 {
+        return ErrorClass::InDoubt;
+    }
     if let Some(class) = code.and_then(|code| CODE_CLASSES.iter().find(|(c, _)| *c == code).map(|(_, class)| *class)) {
         return class;
     }
@@ -100,6 +105,8 @@ mod tests {
             (503, None, Transient),
             (500, None, InDoubt),
             (500, Some(30500), InDoubt),
+            (500, Some(20503), InDoubt),
+            (502, Some(20429), InDoubt),
             (502, None, InDoubt),
             (504, None, InDoubt),
             (408, None, InDoubt),

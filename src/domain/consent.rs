@@ -85,19 +85,48 @@ pub struct ConsentChange {
 }
 
 /// Whether `change` may replace `current`. A parent's own opt-out is undone only by the
-/// parent's opt-in keyword, or by the CLI with evidence; a CSV import never undoes it.
+/// parent's opt-in keyword, or by the CLI with evidence; a CSV import never undoes it. An
+/// erasure is lifted only by the CLI's opt-in with evidence (see [`lifts_erasure`]).
 pub fn may_apply(current: Option<CurrentConsent>, change: ConsentChange) -> bool {
     let Some(current) = current else { return true };
-    let parent_opted_out = current.state == ConsentState::OptedOut
-        && current.source.is_some_and(|source| source.is_from_parent() || source == ConsentSource::Erasure);
+    if current.source == Some(ConsentSource::Erasure) {
+        return lifts_erasure(change);
+    }
+    let parent_opted_out =
+        current.state == ConsentState::OptedOut && current.source.is_some_and(ConsentSource::is_from_parent);
     if !parent_opted_out || change.state == ConsentState::OptedOut {
         return true;
     }
     match change.source {
-        ConsentSource::WhatsappReply => current.source != Some(ConsentSource::Erasure),
+        ConsentSource::WhatsappReply => true,
         ConsentSource::Cli => change.has_evidence,
         _ => false,
     }
+}
+
+/// Whether `change` may replace an erasure's bare suppression record (DESIGN.md, "Erasure").
+/// Only `missive consent set --optin --evidence` may: the operator has proof of the parent's
+/// new consent. An opt-out from any source is refused too, though it asks what the record
+/// already says: written, it would replace the erasure with a record that a parent's START
+/// (after a STOP) or a CSV import (after `consent set --optout`) could then undo.
+pub fn lifts_erasure(change: ConsentChange) -> bool {
+    change.state == ConsentState::OptedIn && change.source == ConsentSource::Cli && change.has_evidence
+}
+
+/// Whether `change` repeats a change the history already holds, and so must not be recorded
+/// again. A `twilio-21610` opt-out's evidence names the one Twilio message whose answer or
+/// report carried the code (the callback's `MessageSid`, or `create of <message_id>`): when a
+/// history entry already names it, this is a replayed or late report of an opt-out recorded
+/// before, and writing it again would undo whatever the parent chose since (a START). A
+/// first report whose consent write failed is not in the history, so Twilio's retry of it
+/// still records it. Other sources' evidence is no such key (an operator's text, a file line,
+/// an inbound message that may lack its `MessageSid`): they are never refused as repeats.
+pub fn repeats_history<'a>(
+    change: ConsentChange,
+    evidence: &str,
+    mut recorded_evidence: impl Iterator<Item = &'a str>,
+) -> bool {
+    change.source == ConsentSource::Twilio21610 && recorded_evidence.any(|recorded| recorded == evidence)
 }
 
 /// What an inbound message asks.
@@ -177,5 +206,39 @@ mod tests {
         let school_out = Some(CurrentConsent { state: ConsentState::OptedOut, source: Some(ConsentSource::CsvImport) });
         assert!(may_apply(school_out, change(ConsentSource::CsvImport, false)));
         assert!(may_apply(None, change(ConsentSource::CsvImport, false)));
+    }
+
+    #[test]
+    fn an_erasure_is_lifted_only_by_the_cli_with_evidence() {
+        let erased = Some(CurrentConsent { state: ConsentState::OptedOut, source: Some(ConsentSource::Erasure) });
+        let all = [
+            ConsentSource::CsvImport,
+            ConsentSource::Cli,
+            ConsentSource::WhatsappReply,
+            ConsentSource::Twilio21610,
+            ConsentSource::Erasure,
+        ];
+        for source in all {
+            for has_evidence in [false, true] {
+                let out = ConsentChange { state: ConsentState::OptedOut, source, has_evidence };
+                assert!(!may_apply(erased, out), "an opt-out leaves the erasure as it is: {out:?}");
+                let back_in = ConsentChange { state: ConsentState::OptedIn, source, has_evidence };
+                let lifted = source == ConsentSource::Cli && has_evidence;
+                assert_eq!(may_apply(erased, back_in), lifted, "{back_in:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_21610_already_in_the_history_is_a_repeat() {
+        let change = |source| ConsentChange { state: ConsentState::OptedOut, source, has_evidence: true };
+        let history = ["SMstop", "SM21610"];
+        assert!(repeats_history(change(ConsentSource::Twilio21610), "SM21610", history.into_iter()));
+        assert!(!repeats_history(change(ConsentSource::Twilio21610), "SMother", history.into_iter()));
+        assert!(!repeats_history(change(ConsentSource::Twilio21610), "SM21610", std::iter::empty()));
+        // An inbound STOP, a file line or an operator's text may come again: never a repeat.
+        for source in [ConsentSource::WhatsappReply, ConsentSource::CsvImport, ConsentSource::Cli] {
+            assert!(!repeats_history(change(source), "SMstop", history.into_iter()), "{source:?}");
+        }
     }
 }

@@ -187,14 +187,16 @@ fn parse_fields(
     if !storable {
         return Err("message: larger than 64 KiB".into());
     }
-    if let Some(unknown) = fields.keys().find(|k| !KNOWN_FIELDS.contains(&k.as_str())) {
-        return Err(format!("{unknown}: unknown field"));
-    }
+    // The version first: a newer producer's message carries fields this version does not
+    // know, and the reason must say "upgrade the consumer", not name one of those fields.
     match fields.get("v") {
         None => return Err("v: required".into()),
         Some(Value::Number(n)) if n.as_u64() == Some(1) => {}
         Some(Value::Number(n)) => return Err(format!("v: unsupported version {n}")),
         Some(_) => return Err("v: expected the number 1".into()),
+    }
+    if let Some(unknown) = fields.keys().find(|k| !KNOWN_FIELDS.contains(&k.as_str())) {
+        return Err(format!("{unknown}: unknown field"));
     }
     let message_id = message_id?;
     let to = match fields.get("to") {
@@ -391,6 +393,10 @@ mod tests {
         for (input, expected) in cases {
             assert_eq!(reason(input.clone()), expected, "{input}");
         }
+        // A newer producer's message says which version it is, not which field is new.
+        let mut v2 = with("v", json!(2));
+        v2["priority"] = json!("high");
+        assert_eq!(reason(v2), "v: unsupported version 2");
         let template = |t: Value| json!({"v": 1, "message_id": "m1", "to": "+33612345678", "template": t});
         assert_eq!(
             reason(template(json!({"content_sid": "HX123"}))),

@@ -76,6 +76,27 @@ pub fn mask_phone(raw: &str) -> String {
     out
 }
 
+/// Masks every phone number inside a free text (`+` and 8–15 digits), such as an error
+/// message from Twilio that quotes the recipient ("The 'To' number +336… is not valid"), so
+/// that the text can go into a log line.
+pub fn mask_phones_in(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(plus) = rest.find('+') {
+        out.push_str(&rest[..plus]);
+        let digits = rest[plus + 1..].bytes().take_while(u8::is_ascii_digit).count();
+        let run = &rest[plus..plus + 1 + digits];
+        if (8..=15).contains(&digits) {
+            out.push_str(&mask_phone(run));
+        } else {
+            out.push_str(run);
+        }
+        rest = &rest[plus + 1 + digits..];
+    }
+    out.push_str(rest);
+    out
+}
+
 impl fmt::Debug for PhoneNumber {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "PhoneNumber({})", self.masked())
@@ -121,5 +142,18 @@ mod tests {
         assert_eq!(format!("{phone:?}"), "PhoneNumber(+33*******78)");
         assert_eq!(mask_phone("whatsapp:+14155238886"), "+14*******86");
         assert_eq!(mask_phone("+12"), "***");
+    }
+
+    #[test]
+    fn phones_inside_a_text_are_masked_and_the_rest_kept() {
+        assert_eq!(
+            mask_phones_in("21211: The 'To' number whatsapp:+33612345678 is not a valid phone number."),
+            "21211: The 'To' number whatsapp:+33*******78 is not a valid phone number."
+        );
+        assert_eq!(mask_phones_in("+33612345678,+14155238886"), "+33*******78,+14*******86");
+        // Not phones: too short, too long, a lone plus, no plus.
+        assert_eq!(mask_phones_in("1+1 = 2, +1234567, 33612345678, +"), "1+1 = 2, +1234567, 33612345678, +");
+        assert_eq!(mask_phones_in("+1234567890123456"), "+1234567890123456");
+        assert_eq!(mask_phones_in("é+33612345678é"), "é+33*******78é");
     }
 }

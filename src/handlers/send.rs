@@ -13,12 +13,13 @@ use crate::config::{SendConfig, Sender};
 use crate::domain::backoff::{throttle_pause_ms, throttled_delay, transient_delay, MAX_DELAY_SECONDS};
 use crate::domain::classify::{classify_error, classify_transport, ErrorClass};
 use crate::domain::consent::{refusal, ConsentChange, ConsentSource, ConsentState};
-use crate::domain::message::{Content, QueueMessage, Rejection};
+use crate::domain::message::{Content, MessageId, QueueMessage, Rejection};
+use crate::domain::phone::mask_phones_in;
 use crate::domain::status::Status;
 use crate::metrics::Metrics;
 use crate::ports::{
-    Clock, Conditional, ConsentStore, CreateAnswer, CreateRequest, EarlyFinal, ItemIdentity, LogItem, MessageLog,
-    Messenger, Outcome, SendQueue, Take, TwilioMessage,
+    Clock, Conditional, ConsentStore, CreateAnswer, CreateRequest, EarlyFinal, GiveBack, ItemIdentity, LogItem,
+    MessageLog, Messenger, Outcome, SendQueue, Take, TwilioMessage,
 };
 
 /// Twilio's `ValidityPeriod` maximum, in seconds.
@@ -272,6 +273,7 @@ impl SendHandler {
                 Acknowledge
             }
             Status::Sending if old.lease_until.is_some_and(|until| until >= now) => {
+                batch.metrics.count("Duplicate");
                 info!(message_id = %message.message_id, outcome = "in_flight_elsewhere", "another taker holds the lease: acknowledged");
                 Acknowledge
             }
@@ -314,13 +316,13 @@ impl SendHandler {
             return self.record(batch, &attempt, &item, outcome, None).await;
         }
         let Some(messenger) = &self.messenger else {
-            let outcome = self.in_doubt_again(&item, "Twilio is not configured: cannot reconcile".into());
+            let outcome = self.in_doubt_or_give_up(&item, "Twilio is not configured: cannot reconcile".into());
             return self.record(batch, &attempt, &item, outcome, None).await;
         };
         let found = match self.find_at_twilio(messenger.as_ref(), message, &item).await {
             Ok(found) => found,
             Err(reason) => {
-                let outcome = self.in_doubt_again(&item, reason);
+                let outcome = self.in_doubt_or_give_up(&item, reason);
                 return self.record(batch, &attempt, &item, outcome, None).await;
             }
         };
@@ -337,7 +339,7 @@ impl SendHandler {
             }
             Ok(None) => {}
             Err(err) => {
-                let outcome = self.in_doubt_again(&item, format!("consent could not be read: {err}"));
+                let outcome = self.in_doubt_or_give_up(&item, format!("consent could not be read: {err}"));
                 return self.record(batch, &attempt, &item, outcome, None).await;
             }
         }
@@ -357,6 +359,14 @@ impl SendHandler {
         take.now = now;
         match self.log.record_new_attempt(&message.message_id, &take, item.attempts).await {
             Ok(Conditional::Applied(item)) => self.create(batch, Attempt { take, ..attempt }, item).await,
+            // The SDK retried a write that had already applied: our lease, our count, our time.
+            Ok(Conditional::Refused(Some(old)))
+                if old.lease_owner.as_deref() == Some(take.owner.as_str())
+                    && old.attempts == item.attempts + 1
+                    && old.attempt_started_at == Some(take.now) =>
+            {
+                self.create(batch, Attempt { take, ..attempt }, old).await
+            }
             Ok(Conditional::Refused(_)) => {
                 batch.metrics.count("LeaseLost");
                 warn!(message_id = %message.message_id, outcome = "lease_lost", "lease lost before a new attempt");
@@ -427,6 +437,13 @@ impl SendHandler {
         }
     }
 
+    /// The reconcile could not look at Twilio (or consent): in doubt again, or `failed` once
+    /// `GIVE_UP_HOURS` have passed, so that a reconcile that keeps failing still ends.
+    fn in_doubt_or_give_up(&self, item: &LogItem, reason: String) -> Outcome {
+        let latest = LogItem { last_error: Some(reason.clone()), ..item.clone() };
+        self.given_up(&latest, self.clock.now()).unwrap_or_else(|| self.in_doubt_again(item, reason))
+    }
+
     /// `failed` when the message is still not final `GIVE_UP_HOURS` after it was created.
     fn given_up(&self, item: &LogItem, now: i64) -> Option<Outcome> {
         let created_at = item.created_at?;
@@ -456,13 +473,17 @@ impl SendHandler {
         };
         let message = attempt.message;
         batch.wait_for_pause().await;
-        if batch.stop_creating.load(Ordering::SeqCst) {
-            let outcome = self.give_back(
-                &item,
-                "not attempted: the batch stopped after an account-level error".into(),
-                None,
-                None,
-            );
+        let not_started = if batch.stop_creating.load(Ordering::SeqCst) {
+            Some("not attempted: the batch stopped after an account-level error")
+        } else if batch.remaining() < self.config.twilio_timeout + DEADLINE_MARGIN {
+            // A reconcile or a throttle pause used the time: a create cut short would only
+            // leave the message in doubt.
+            Some("not attempted: too little of the invocation's time was left")
+        } else {
+            None
+        };
+        if let Some(reason) = not_started {
+            let outcome = self.give_back(&item, reason.into(), None, None, GiveBack::NotStarted);
             return self.record(batch, &attempt, &item, outcome, None).await;
         }
         let now = self.clock.now();
@@ -484,7 +505,7 @@ impl SendHandler {
         let answer = messenger.create(&request, timeout).await;
         let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
         batch.metrics.twilio_latency(latency_ms);
-        let (outcome, code) = self.classify(batch, messenger.as_ref(), &item, answer).await;
+        let (outcome, code) = self.classify(batch, messenger.as_ref(), &message.message_id, &item, answer).await;
         if code == Some(21610) {
             let change =
                 ConsentChange { state: ConsentState::OptedOut, source: ConsentSource::Twilio21610, has_evidence: true };
@@ -503,7 +524,15 @@ impl SendHandler {
         Some(url.into())
     }
 
-    fn give_back(&self, item: &LogItem, last_error: String, code: Option<u32>, retry_after: Option<u64>) -> Outcome {
+    /// `retrying` with the attempt returned, after the throttled back-off.
+    fn give_back(
+        &self,
+        item: &LogItem,
+        last_error: String,
+        code: Option<u32>,
+        retry_after: Option<u64>,
+        give_back: GiveBack,
+    ) -> Outcome {
         let now = self.clock.now();
         let delay = throttled_delay(item.throttled + 1, retry_after, random_unit()) as i64;
         Outcome::Retrying {
@@ -511,7 +540,7 @@ impl SendHandler {
             last_error_code: code,
             next_attempt_at: now + delay,
             retry_due_at: now + delay + self.config.sweep_grace_seconds,
-            give_back: true,
+            give_back,
         }
     }
 
@@ -520,6 +549,7 @@ impl SendHandler {
         &self,
         batch: &Batch,
         messenger: &dyn Messenger,
+        message_id: &MessageId,
         item: &LogItem,
         answer: CreateAnswer,
     ) -> (Outcome, Option<u32>) {
@@ -545,14 +575,14 @@ impl SendHandler {
         let outcome = match class {
             ErrorClass::Throttled => {
                 batch.pause_for(Duration::from_millis(throttle_pause_ms(retry_after)));
-                self.give_back(item, last_error, code, retry_after)
+                self.give_back(item, last_error, code, retry_after, GiveBack::Answered)
             }
             ErrorClass::AccountLevel => {
                 batch.stop_creating.store(true, Ordering::SeqCst);
                 batch.metrics.count("AccountError");
-                error!(account_error = true, error = %last_error, "account-level error from Twilio: this batch stops creating");
+                error!(message_id = %message_id, account_error = true, twilio_code = code, error = %mask_phones_in(&last_error), "account-level error from Twilio: this batch stops creating");
                 messenger.refresh_credentials().await;
-                self.give_back(item, last_error, code, retry_after)
+                self.give_back(item, last_error, code, retry_after, GiveBack::Answered)
             }
             ErrorClass::Transient if item.attempts < max_attempts => {
                 let delay =
@@ -562,7 +592,7 @@ impl SendHandler {
                     last_error_code: code,
                     next_attempt_at: now + delay,
                     retry_due_at: now + delay + self.config.sweep_grace_seconds,
-                    give_back: false,
+                    give_back: GiveBack::No,
                 }
             }
             ErrorClass::InDoubt => {
@@ -617,20 +647,27 @@ impl SendHandler {
             batch.metrics.count("LeaseLost");
             warn!(message_id = %message_id, attempt = item.attempts, outcome = "lease_lost", "the lease was lost: the outcome is not written over");
             if let Outcome::Accepted { sid, .. } = &outcome {
-                if let Err(err) = self.log.record_orphan_sid(message_id, sid, now).await {
-                    error!(message_id = %message_id, twilio_sid = %sid, error = %err, "could not record the SID after a lost lease");
+                match self.log.record_orphan_sid(message_id, sid, now).await {
+                    Ok(false) => {}
+                    Ok(true) => {
+                        error!(message_id = %message_id, twilio_sid = %sid, outcome = "duplicate_create", "Twilio accepted a second create for this message_id: its SID is kept in extra_sids");
+                    }
+                    Err(err) => {
+                        error!(message_id = %message_id, twilio_sid = %sid, error = %err, "could not record the SID after a lost lease");
+                    }
                 }
             }
             return Acknowledge;
         }
         self.count_final(batch, status);
-        if matches!(outcome, Outcome::Retrying { give_back: true, .. }) {
+        if matches!(outcome, Outcome::Retrying { give_back: GiveBack::Answered, .. }) {
             batch.metrics.count("Throttled");
         }
+        // Twilio's texts can quote the recipient: masked here, kept whole in MessageLog.
         let last_error = match &outcome {
             Outcome::Retrying { last_error, .. }
             | Outcome::InDoubt { last_error, .. }
-            | Outcome::Final { last_error, .. } => Some(last_error.as_str()),
+            | Outcome::Final { last_error, .. } => Some(mask_phones_in(last_error)),
             Outcome::Accepted { .. } | Outcome::DryRun => None,
         };
         info!(

@@ -17,6 +17,9 @@ use crate::metrics::Metrics;
 use crate::ports::{Clock, LogItem, RetryIndex, SendQueue, SweepAction};
 use crate::schema::RETRY_SHARDS;
 
+/// Items taken and enqueued between two looks at the deadline: one `SendMessageBatch`.
+pub const CHUNK: usize = 10;
+
 /// What a run did: its response, and its one log line.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct SweepReport {
@@ -26,12 +29,60 @@ pub struct SweepReport {
     /// Conditional updates lost to another sweep or a `send`, and live leases followed.
     pub skipped: u64,
     pub enqueue_failed: u64,
-    /// True when the time budget ended the run before every shard was read.
+    /// Store errors: a `retry-due` Query, or a take's conditional update, that failed. What
+    /// they left is still due: the next run reads it again.
+    pub errors: u64,
+    /// True when the time budget ended the run before every due item was worked.
     pub left_for_next_run: bool,
     pub duration_ms: u64,
 }
 
-/// What the sweep needs, built once per cold start.
+/// A run that met store errors (see [`SweepReport::into_result`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "retry sweep: {} store error(s); {} due, {} enqueued (what they left is still due)",
+    .0.errors, .0.due, .0.enqueued
+)]
+pub struct SweepFailed(pub SweepReport);
+
+impl SweepReport {
+    /// The report as the Lambda should answer it: an error when the run met store errors.
+    ///
+    /// Why an error, though the work is idempotent and the next run redoes it: the template's
+    /// `RetrySweepErrorsAlarm` reads the function's Lambda `Errors`, so an invocation that
+    /// always succeeds would hide a sweep that cannot read its index (lost permissions, an
+    /// outage) until messages pile up. Nothing is lost by failing: the log line and the EMF
+    /// metrics are written before the report is returned, a scheduled invocation's response
+    /// is discarded anyway, and its one asynchronous retry (`MaximumRetryAttempts: 1`) only
+    /// sweeps again, which conditional takes make safe. Conditions lost to another sweep
+    /// (`skipped`), SQS failures (`enqueue_failed`, with their own alarm) and the time budget
+    /// (`left_for_next_run`) are not errors of the run.
+    pub fn into_result(self) -> Result<SweepReport, SweepFailed> {
+        if self.errors == 0 {
+            Ok(self)
+        } else {
+            Err(SweepFailed(self))
+        }
+    }
+
+    /// The run's EMF counts, zeros included, so that the alarms on them see a data point every
+    /// run rather than missing data.
+    pub fn metrics(&self) -> Metrics {
+        let metrics = Metrics::new("retry-sweep");
+        for (name, value) in [
+            ("Due", self.due),
+            ("Enqueued", self.enqueued),
+            ("EnqueueFailed", self.enqueue_failed),
+            ("LeftForNextRun", u64::from(self.left_for_next_run)),
+        ] {
+            metrics.add(name, value as f64);
+        }
+        metrics
+    }
+}
+
+/// What the sweep needs, built once per cold start. The `retry-due` Query's page size is the
+/// index adapter's (`adapters::retry_index::RetryDueIndex`).
 pub struct SweepHandler {
     pub config: SweepConfig,
     pub index: Arc<dyn RetryIndex>,
@@ -45,7 +96,26 @@ struct Counters {
     enqueued: AtomicU64,
     skipped: AtomicU64,
     enqueue_failed: AtomicU64,
+    errors: AtomicU64,
     left_for_next_run: AtomicBool,
+}
+
+impl Counters {
+    fn add(counter: &AtomicU64, n: usize) {
+        counter.fetch_add(n as u64, Ordering::SeqCst);
+    }
+
+    fn report(&self, started: Instant) -> SweepReport {
+        SweepReport {
+            due: self.due.load(Ordering::SeqCst),
+            enqueued: self.enqueued.load(Ordering::SeqCst),
+            skipped: self.skipped.load(Ordering::SeqCst),
+            enqueue_failed: self.enqueue_failed.load(Ordering::SeqCst),
+            errors: self.errors.load(Ordering::SeqCst),
+            left_for_next_run: self.left_for_next_run.load(Ordering::SeqCst),
+            duration_ms: started.elapsed().as_millis() as u64,
+        }
+    }
 }
 
 /// Which write the sweep makes for an item as read.
@@ -60,36 +130,22 @@ fn action_for(item: &LogItem, now: i64) -> Option<SweepAction> {
 }
 
 impl SweepHandler {
-    /// One run; `deadline` is the Lambda's. The event's payload is not read.
+    /// One run; `deadline` is the Lambda's. The event's payload is not read. The report is
+    /// logged and its metrics printed before it is returned.
     pub async fn run(&self, deadline: SystemTime) -> SweepReport {
         let started = Instant::now();
         let stop_at = deadline.checked_sub(self.config.margin).unwrap_or(deadline);
         let counters = Counters::default();
         let shards = (0..RETRY_SHARDS).map(|shard| self.sweep_shard(shard, stop_at, &counters));
         futures::future::join_all(shards).await;
-        let report = SweepReport {
-            due: counters.due.load(Ordering::SeqCst),
-            enqueued: counters.enqueued.load(Ordering::SeqCst),
-            skipped: counters.skipped.load(Ordering::SeqCst),
-            enqueue_failed: counters.enqueue_failed.load(Ordering::SeqCst),
-            left_for_next_run: counters.left_for_next_run.load(Ordering::SeqCst),
-            duration_ms: started.elapsed().as_millis() as u64,
-        };
-        let metrics = Metrics::new("retry-sweep");
-        for (name, value) in [
-            ("Due", report.due),
-            ("Enqueued", report.enqueued),
-            ("EnqueueFailed", report.enqueue_failed),
-            ("LeftForNextRun", u64::from(report.left_for_next_run)),
-        ] {
-            (0..value).for_each(|_| metrics.count(name));
-        }
-        metrics.flush();
+        let report = counters.report(started);
+        report.metrics().flush();
         info!(
             due = report.due,
             enqueued = report.enqueued,
             skipped = report.skipped,
             enqueue_failed = report.enqueue_failed,
+            errors = report.errors,
             left_for_next_run = report.left_for_next_run,
             duration_ms = report.duration_ms,
             "sweep finished"
@@ -97,34 +153,58 @@ impl SweepHandler {
         report
     }
 
+    /// Whether the time budget is spent; records that the run leaves work for the next one.
+    fn out_of_time(stop_at: SystemTime, counters: &Counters) -> bool {
+        let spent = SystemTime::now() >= stop_at;
+        if spent {
+            counters.left_for_next_run.store(true, Ordering::SeqCst);
+        }
+        spent
+    }
+
+    /// The shard's due items, page after page, each page worked in chunks of [`CHUNK`] with
+    /// a look at the deadline before each: a run stops within one chunk's time of its budget.
     async fn sweep_shard(&self, shard: u32, stop_at: SystemTime, counters: &Counters) {
         let mut cursor = None;
         loop {
-            if SystemTime::now() >= stop_at {
-                counters.left_for_next_run.store(true, Ordering::SeqCst);
+            if Self::out_of_time(stop_at, counters) {
                 return;
             }
-            let now = self.clock.now();
-            let (items, next) = match self.index.due_page(shard, now, cursor).await {
+            let (items, next) = match self.index.due_page(shard, self.clock.now(), cursor).await {
                 Ok(page) => page,
                 Err(err) => {
+                    // Not the time budget: counted as an error; the next run reads it again.
                     error!(shard, error = %err, "could not read the retry-due index; the next run tries again");
-                    counters.left_for_next_run.store(true, Ordering::SeqCst);
+                    Counters::add(&counters.errors, 1);
                     return;
                 }
             };
-            counters.due.fetch_add(items.len() as u64, Ordering::SeqCst);
-            let mut requests = Vec::new();
-            for item in &items {
-                if let Some(request) = self.take(item, now, counters).await {
-                    requests.push((item.message_id.as_str(), request));
+            Counters::add(&counters.due, items.len());
+            for chunk in items.chunks(CHUNK) {
+                if Self::out_of_time(stop_at, counters) {
+                    return;
                 }
+                self.sweep_chunk(chunk, counters).await;
             }
-            self.enqueue(&requests, counters).await;
             match next {
                 Some(next) => cursor = Some(next),
                 None => return,
             }
+        }
+    }
+
+    /// Takes a chunk's items (their conditional updates at once), then enqueues those taken.
+    async fn sweep_chunk(&self, chunk: &[LogItem], counters: &Counters) {
+        let now = self.clock.now();
+        let takes = chunk.iter().map(|item| self.take(item, now, counters));
+        let requests: Vec<(&str, &str)> = futures::future::join_all(takes)
+            .await
+            .into_iter()
+            .zip(chunk)
+            .filter_map(|(request, item)| Some((item.message_id.as_str(), request?)))
+            .collect();
+        if !requests.is_empty() {
+            self.enqueue(&requests, counters).await;
         }
     }
 
@@ -134,24 +214,25 @@ impl SweepHandler {
         let reschedule_at = now + self.config.reschedule_seconds;
         match self.index.sweep_take(item, action, now, reschedule_at).await {
             Ok(true) if action == SweepAction::FollowLease => {
-                counters.skipped.fetch_add(1, Ordering::SeqCst);
+                Counters::add(&counters.skipped, 1);
                 None
             }
             Ok(true) => match item.request.as_deref() {
                 Some(request) => Some(request),
                 None => {
                     error!(message_id = %item.message_id, "in-flight item without its request: cannot re-enqueue");
-                    counters.enqueue_failed.fetch_add(1, Ordering::SeqCst);
+                    Counters::add(&counters.enqueue_failed, 1);
                     None
                 }
             },
             Ok(false) => {
-                counters.skipped.fetch_add(1, Ordering::SeqCst);
+                Counters::add(&counters.skipped, 1);
                 None
             }
             Err(err) => {
+                // Not a lost condition (`skipped`): the item was not taken and stays due.
                 warn!(message_id = %item.message_id, error = %err, "sweep take failed; due again at the next run");
-                counters.skipped.fetch_add(1, Ordering::SeqCst);
+                Counters::add(&counters.errors, 1);
                 None
             }
         }
@@ -161,18 +242,20 @@ impl SweepHandler {
     /// index and comes due again at `retry_due_at`.
     async fn enqueue(&self, requests: &[(&str, &str)], counters: &Counters) {
         let bodies: Vec<&str> = requests.iter().map(|(_, body)| *body).collect();
-        let failed = self.queue.send_batch(&bodies).await;
+        // Indexes outside the batch (a queue adapter's bug) are dropped rather than panicking.
+        let failed: Vec<usize> =
+            self.queue.send_batch(&bodies).await.into_iter().filter(|&i| i < bodies.len()).collect();
         let retry: Vec<&str> = failed.iter().map(|&i| bodies[i]).collect();
         let still_failed: Vec<usize> = if retry.is_empty() {
             Vec::new()
         } else {
-            self.queue.send_batch(&retry).await.into_iter().map(|i| failed[i]).collect()
+            self.queue.send_batch(&retry).await.into_iter().filter_map(|i| failed.get(i).copied()).collect()
         };
         for &i in &still_failed {
             warn!(message_id = %requests[i].0, "could not enqueue; due again at the next run");
         }
-        counters.enqueue_failed.fetch_add(still_failed.len() as u64, Ordering::SeqCst);
-        counters.enqueued.fetch_add((bodies.len() - still_failed.len()) as u64, Ordering::SeqCst);
+        Counters::add(&counters.enqueue_failed, still_failed.len());
+        Counters::add(&counters.enqueued, bodies.len() - still_failed.len());
     }
 }
 
@@ -183,10 +266,188 @@ pub fn default_deadline() -> SystemTime {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Mutex;
+
     use super::*;
+    use crate::ports::{DueCursor, StoreError};
 
     fn item(status: Status, lease_until: Option<i64>) -> LogItem {
         LogItem { status: Some(status), lease_until, ..LogItem::default() }
+    }
+
+    /// An index of due items in memory: pages of `page_size`, takes that succeed unless the
+    /// item is listed in `failing_takes`, and shards listed in `failing_shards` refuse to be read.
+    #[derive(Default)]
+    struct MemoryIndex {
+        items: Vec<LogItem>,
+        page_size: usize,
+        failing_shards: Vec<u32>,
+        failing_takes: Vec<String>,
+        /// How long each take takes.
+        take_time: Duration,
+        takes: Mutex<Vec<String>>,
+    }
+
+    #[async_trait::async_trait]
+    impl RetryIndex for MemoryIndex {
+        async fn due_page(
+            &self,
+            shard: u32,
+            _now: i64,
+            after: Option<DueCursor>,
+        ) -> Result<(Vec<LogItem>, Option<DueCursor>), StoreError> {
+            if self.failing_shards.contains(&shard) {
+                return Err(StoreError::new("Query retry-due", "unavailable"));
+            }
+            if shard != 0 {
+                return Ok((Vec::new(), None));
+            }
+            let start = after.map_or(0, |cursor| cursor.retry_due_at as usize);
+            let end = (start + self.page_size).min(self.items.len());
+            let next = (end < self.items.len())
+                .then(|| DueCursor { message_id: self.items[end - 1].message_id.clone(), retry_due_at: end as i64 });
+            Ok((self.items[start..end].to_vec(), next))
+        }
+
+        async fn sweep_take(&self, item: &LogItem, _: SweepAction, _: i64, _: i64) -> Result<bool, StoreError> {
+            if self.failing_takes.contains(&item.message_id) {
+                return Err(StoreError::new("UpdateItem", "unavailable"));
+            }
+            tokio::time::sleep(self.take_time).await;
+            self.takes.lock().unwrap().push(item.message_id.clone());
+            Ok(true)
+        }
+    }
+
+    /// A queue that records each batch's size.
+    #[derive(Default)]
+    struct MemoryQueue {
+        batches: Mutex<Vec<usize>>,
+    }
+
+    #[async_trait::async_trait]
+    impl SendQueue for MemoryQueue {
+        async fn send(&self, _: &str, _: u32) -> Result<(), StoreError> {
+            Ok(())
+        }
+
+        async fn send_batch(&self, bodies: &[&str]) -> Vec<usize> {
+            self.batches.lock().unwrap().push(bodies.len());
+            Vec::new()
+        }
+    }
+
+    struct FixedClock;
+
+    impl Clock for FixedClock {
+        fn now(&self) -> i64 {
+            1_000
+        }
+    }
+
+    fn retrying(id: &str) -> LogItem {
+        LogItem {
+            message_id: id.into(),
+            status: Some(Status::Retrying),
+            request: Some(format!("{{\"message_id\":\"{id}\"}}")),
+            retry_due_at: Some(900),
+            ..LogItem::default()
+        }
+    }
+
+    fn handler(index: Arc<MemoryIndex>, queue: Arc<MemoryQueue>) -> SweepHandler {
+        SweepHandler {
+            config: SweepConfig {
+                message_log_table: "MessageLog".into(),
+                send_queue_url: "queue".into(),
+                reschedule_seconds: 300,
+                margin: Duration::from_secs(5),
+            },
+            index,
+            queue,
+            clock: Arc::new(FixedClock),
+        }
+    }
+
+    fn far_deadline() -> SystemTime {
+        SystemTime::now() + Duration::from_secs(600)
+    }
+
+    #[tokio::test]
+    async fn pages_are_worked_in_batches_of_at_most_ten() {
+        let items: Vec<LogItem> = (0..23).map(|i| retrying(&format!("m{i}"))).collect();
+        let index = Arc::new(MemoryIndex { items, page_size: 15, ..MemoryIndex::default() });
+        let queue = Arc::new(MemoryQueue::default());
+        let report = handler(index.clone(), queue.clone()).run(far_deadline()).await;
+        assert_eq!((report.due, report.enqueued, report.skipped, report.errors), (23, 23, 0, 0));
+        assert!(!report.left_for_next_run);
+        assert_eq!(*queue.batches.lock().unwrap(), [10, 5, 8], "pages of 15 and 8, chunks of at most 10");
+        assert_eq!(index.takes.lock().unwrap().len(), 23);
+    }
+
+    #[tokio::test]
+    async fn a_spent_budget_takes_nothing_and_says_so() {
+        let items: Vec<LogItem> = (0..3).map(|i| retrying(&format!("m{i}"))).collect();
+        let index = Arc::new(MemoryIndex { items, page_size: 100, ..MemoryIndex::default() });
+        let queue = Arc::new(MemoryQueue::default());
+        // A deadline inside the margin: the budget is spent before the first look.
+        let report = handler(index.clone(), queue.clone()).run(SystemTime::now() + Duration::from_secs(1)).await;
+        assert!(report.left_for_next_run);
+        assert_eq!((report.due, report.enqueued, report.errors), (0, 0, 0));
+        assert!(index.takes.lock().unwrap().is_empty() && queue.batches.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_budget_is_looked_at_before_each_chunk_of_a_page() {
+        let items: Vec<LogItem> = (0..25).map(|i| retrying(&format!("m{i}"))).collect();
+        let index = Arc::new(MemoryIndex {
+            items,
+            page_size: 100,
+            take_time: Duration::from_millis(1500),
+            ..MemoryIndex::default()
+        });
+        let queue = Arc::new(MemoryQueue::default());
+        // The budget ends 1 s after the start, and a chunk's takes last 1.5 s: whatever chunk
+        // began before the end, no other may begin after it (however slow the machine).
+        let deadline = SystemTime::now() + Duration::from_secs(5) + Duration::from_secs(1);
+        let report = handler(index.clone(), queue.clone()).run(deadline).await;
+        assert!(report.left_for_next_run, "{report:?}");
+        let taken = index.takes.lock().unwrap().len();
+        assert!(taken <= CHUNK, "at most the one chunk begun in time: {taken} taken");
+        assert_eq!(report.enqueued, taken as u64);
+        assert!(queue.batches.lock().unwrap().len() <= 1);
+    }
+
+    #[tokio::test]
+    async fn store_errors_are_errors_not_skips_nor_the_budget() {
+        let items: Vec<LogItem> = (0..4).map(|i| retrying(&format!("m{i}"))).collect();
+        let index = Arc::new(MemoryIndex {
+            items,
+            page_size: 100,
+            failing_shards: vec![3, 7],
+            failing_takes: vec!["m1".into()],
+            ..MemoryIndex::default()
+        });
+        let queue = Arc::new(MemoryQueue::default());
+        let report = handler(index, queue).run(far_deadline()).await;
+        assert_eq!((report.due, report.enqueued, report.skipped, report.errors), (4, 3, 0, 3), "{report:?}");
+        assert!(!report.left_for_next_run, "a failed Query is not the time budget");
+        assert_eq!(report.clone().into_result(), Err(SweepFailed(report)));
+    }
+
+    #[test]
+    fn a_run_without_errors_is_a_success_whatever_it_left() {
+        let report = SweepReport { skipped: 3, enqueue_failed: 2, left_for_next_run: true, ..SweepReport::default() };
+        assert_eq!(report.clone().into_result(), Ok(report));
+    }
+
+    #[test]
+    fn the_four_metrics_are_reported_even_when_zero() {
+        let emf = SweepReport::default().metrics().to_emf(0).expect("zeros are reported");
+        for name in ["Due", "Enqueued", "EnqueueFailed", "LeftForNextRun"] {
+            assert_eq!(emf[name].as_f64(), Some(0.0), "{name}: {emf}");
+        }
+        assert_eq!(emf["Function"], "retry-sweep");
     }
 
     #[test]

@@ -382,6 +382,11 @@ impl WebhookHandler {
                 old
             }
         };
+        // 21610 records an opt-out on the refused path too: a refused write may be Twilio's
+        // retry of a report whose consent write failed. A replay (or a late copy) of a report
+        // already recorded must change nothing, even after the parent's START: the Consent
+        // store refuses an opt-out whose MessageSid its history already holds
+        // (`domain::consent::repeats_history`).
         if error_code == Some(UNSUBSCRIBED_CODE) && existing.status.is_none_or(Status::accepts_callback) {
             let phone = existing.phone.as_deref().or_else(|| param(params, "To"));
             self.record_unsubscribed(&message_id, phone, sid, now, metrics).await?;
@@ -497,6 +502,13 @@ impl WebhookHandler {
         if self.consent.change(&phone, change, sid, now).await? {
             metrics.count("OptOut");
             info!(message_id = %message_id, phone = %phone, twilio_sid = sid, source = "twilio-21610", "opt-out recorded");
+        } else {
+            info!(
+                message_id = %message_id,
+                phone = %phone,
+                twilio_sid = sid,
+                "21610: no opt-out recorded (this report's opt-out is already in the history, or an erasure stands)"
+            );
         }
         Ok(())
     }
@@ -533,6 +545,7 @@ impl WebhookHandler {
             info!(phone = %phone, twilio_sid = ?sid, state = state.as_str(), source = "whatsapp-reply", "consent recorded");
             Ok(WebhookResponse::twiml(Some(reply)))
         } else {
+            // Only an erasure refuses a parent's keyword: the parent stays suppressed either way.
             warn!(phone = %phone, twilio_sid = ?sid, state = state.as_str(), "consent change refused by the precedence rules (an erasure): nothing recorded");
             Ok(WebhookResponse::twiml(None))
         }

@@ -2,7 +2,6 @@
 
 use lambda_runtime::{run, service_fn, tracing, Error, LambdaEvent};
 use missive::config::{Env, SweepConfig};
-use missive::handlers::sweep::SweepReport;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -14,7 +13,9 @@ async fn main() -> Result<(), Error> {
     // A scheduled-rule event, a Scheduler target input or `{}`: none of it is read.
     run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
         let deadline = missive::wiring::invocation_deadline(event.context.deadline);
-        Ok::<SweepReport, Error>(handler.run(deadline).await)
+        // A run with store errors fails the invocation, so that the errors alarm sees it; its
+        // report and metrics are already logged (SweepReport::into_result).
+        handler.run(deadline).await.into_result().map_err(Error::from)
     }))
     .await
 }
