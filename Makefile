@@ -27,7 +27,7 @@ lambdas:
 	bash scripts/build-lambdas.sh
 
 fuzz:
-	PROPTEST_CASES=$(FUZZ_CASES) MISSIVE_SKIP_INFRA=1 bash scripts/test.sh $(or $(ARGS),fuzz)
+	PROPTEST_CASES=$(FUZZ_CASES) MISSIVE_SKIP_INFRA=1 MISSIVE_SKIP_DEMO=1 bash scripts/test.sh $(or $(ARGS),fuzz)
 
 lint:
 	cargo fmt --all -- --check

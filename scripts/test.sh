@@ -8,10 +8,18 @@
 #
 # The tests find the servers through AWS_ENDPOINT_URL (= MOTO_URL), AWS_ACCESS_KEY_ID,
 # AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_DEFAULT_REGION and PRISM_URL (see scripts/lib.sh).
-# MISSIVE_SKIP_INFRA=1 skips the infra checks and the release builds of the functions.
+# MISSIVE_SKIP_INFRA=1 skips the infra checks and the release builds of the functions;
+# MISSIVE_SKIP_DEMO=1 skips the local pipeline (scripts/demo.sh). A run given ARGS (a filter)
+# skips both slow steps too: it is a developer's run of some tests, not the whole check.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$MISSIVE_ROOT"
+
+if [[ $# -gt 0 ]]; then
+  log "test filter given: skipping the release builds and the local pipeline"
+  export MISSIVE_SKIP_DEMO=1
+  skip_release_builds=1
+fi
 
 # A CI run starts from a clean checkout and builds once: the incremental cache (~2 GB) would
 # only cost disk and time there.
@@ -38,13 +46,26 @@ fi
 
 # What Lambda runs: `cargo lambda build --release` of every function (x86_64; arm64 too where
 # the rustup target is installed), and the size of each `bootstrap` (scripts/build-lambdas.sh).
-if [[ "${MISSIVE_SKIP_INFRA:-0}" != 1 ]]; then
+if [[ "${MISSIVE_SKIP_INFRA:-0}" != 1 && -z "${skip_release_builds:-}" ]]; then
   log "release builds of the functions: scripts/build-lambdas.sh"
   lambdas=0
   run_tracked bash scripts/build-lambdas.sh || lambdas=$?
   if [[ $lambdas -ne 0 ]]; then
     log "FAILED: scripts/build-lambdas.sh (exit $lambdas); running the Rust tests all the same"
     status=$lambdas
+  fi
+fi
+
+# The README's first command, end to end: the local pipeline under `cargo lambda watch`, which
+# fails unless the sample campaign's final report is the expected one (scripts/demo.sh). It
+# starts its own moto and fake Twilio on other free ports, and stops them.
+if [[ "${MISSIVE_SKIP_DEMO:-0}" != 1 ]]; then
+  log "the local pipeline: scripts/demo.sh (MISSIVE_SKIP_DEMO=1 skips it)"
+  demo=0
+  run_tracked bash scripts/demo.sh || demo=$?
+  if [[ $demo -ne 0 ]]; then
+    log "FAILED: scripts/demo.sh (exit $demo; logs in .run/demo-*.log); running the Rust tests all the same"
+    status=$demo
   fi
 fi
 

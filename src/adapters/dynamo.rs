@@ -585,9 +585,7 @@ impl ConsentStore for DynamoConsent {
                 .item("history", history);
             let request = match &existing {
                 None => request.condition_expression("attribute_not_exists(phone)"),
-                Some(item) => request
-                    .condition_expression("updated_at = :read")
-                    .expression_attribute_values(":read", n(item.updated_at)),
+                Some(item) => unchanged_since_read(request, item),
             };
             match request.send().await {
                 Ok(_) => return Ok(true),
@@ -599,6 +597,32 @@ impl ConsentStore for DynamoConsent {
         }
         Err(StoreError::new("PutItem Consent", "the item kept changing under five attempts"))
     }
+}
+
+/// The condition of a Consent write: the item is still the one read. `updated_at` alone is
+/// not enough, being in seconds: two changes made in the second of the previous one would both
+/// pass. `state`, `source` and `evidence` tell them apart (`state` and `source` are reserved
+/// words: placeholders).
+fn unchanged_since_read(
+    request: aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder,
+    read: &ConsentItem,
+) -> aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder {
+    let mut clauses = vec!["updated_at = :read_updated_at".to_owned(), "#state = :read_state".to_owned()];
+    let mut request = request
+        .expression_attribute_names("#state", "state")
+        .expression_attribute_values(":read_updated_at", n(read.updated_at))
+        .expression_attribute_values(":read_state", s(&read.state));
+    for (name, value) in [("source", &read.source), ("evidence", &read.evidence)] {
+        request = request.expression_attribute_names(format!("#{name}"), name);
+        match value {
+            Some(value) => {
+                clauses.push(format!("#{name} = :read_{name}"));
+                request = request.expression_attribute_values(format!(":read_{name}"), s(value));
+            }
+            None => clauses.push(format!("attribute_not_exists(#{name})")),
+        }
+    }
+    request.condition_expression(clauses.join(" AND "))
 }
 
 #[cfg(test)]
