@@ -6,6 +6,7 @@ use std::sync::Arc;
 use aws_config::SdkConfig;
 
 use crate::adapters::dynamo::{DynamoConsent, DynamoMessageLog};
+use crate::adapters::retry_index::RetryDueIndex;
 use crate::adapters::secrets::{read_twilio_secret, SecretError, SecretsManagerSource};
 use crate::adapters::sqs::SqsSendQueue;
 use crate::adapters::twilio::TwilioClient;
@@ -74,7 +75,7 @@ pub async fn send_handler(config: SendConfig, aws: &SdkConfig) -> Result<SendHan
 pub fn sweep_handler(config: crate::config::SweepConfig, aws: &SdkConfig) -> crate::handlers::sweep::SweepHandler {
     let dynamo = aws_sdk_dynamodb::Client::new(aws);
     crate::handlers::sweep::SweepHandler {
-        index: Arc::new(DynamoMessageLog::new(dynamo, &config.message_log_table)),
+        index: Arc::new(RetryDueIndex::new(DynamoMessageLog::new(dynamo, &config.message_log_table))),
         queue: Arc::new(SqsSendQueue::new(aws_sdk_sqs::Client::new(aws), &config.send_queue_url)),
         clock: Arc::new(SystemClock),
         config,

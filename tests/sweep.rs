@@ -40,7 +40,7 @@ fn sweeper_with(env: &TestEnv, queue_url: &str, shift: i64, dynamo: aws_sdk_dyna
         margin: Duration::from_secs(5),
     };
     let mut handler = missive::wiring::sweep_handler(config, &env.aws);
-    handler.index = Arc::new(DynamoMessageLog::new(dynamo, &env.log_table));
+    handler.index = Arc::new(RetryDueIndex::new(DynamoMessageLog::new(dynamo, &env.log_table)));
     handler.clock = Arc::new(Shifted(shift));
     handler
 }
@@ -110,7 +110,7 @@ async fn due_items_are_enqueued_once_and_stay_findable() {
 /// The `retry-due` index, with every page read held until `readers` pages have been read:
 /// sweeps sharing it have all read their shards before any of them takes an item.
 struct ReadTogether {
-    index: DynamoMessageLog,
+    index: RetryDueIndex,
     barrier: tokio::sync::Barrier,
 }
 
@@ -142,7 +142,7 @@ async fn two_sweeps_at_once_enqueue_each_item_once() {
     // Both sweeps read every shard (one page each: 30 items) before either takes anything, so
     // they race for every item.
     let index = Arc::new(ReadTogether {
-        index: DynamoMessageLog::new(env.dynamo.clone(), &env.log_table),
+        index: RetryDueIndex::new(DynamoMessageLog::new(env.dynamo.clone(), &env.log_table)),
         barrier: tokio::sync::Barrier::new(2 * RETRY_SHARDS as usize),
     });
     let (mut a, mut b) = (sweeper(&env, 0), sweeper(&env, 0));
@@ -257,7 +257,7 @@ async fn a_deadline_inside_the_margin_takes_nothing_and_leaves_the_rest() {
 }
 
 /// The `retry-due` index whose takes all fail, as in an outage between the Query and the takes.
-struct TakesFail(DynamoMessageLog);
+struct TakesFail(RetryDueIndex);
 
 #[async_trait::async_trait]
 impl RetryIndex for TakesFail {
@@ -284,14 +284,15 @@ async fn store_errors_are_counted_as_errors_not_skips_nor_the_time_budget() {
 
     // Every Query fails (no such table): 16 errors, and not the time budget.
     let mut unreadable = sweeper(&env, 0);
-    unreadable.index = Arc::new(DynamoMessageLog::new(env.dynamo.clone(), unique("NoSuchTable")));
+    unreadable.index = Arc::new(RetryDueIndex::new(DynamoMessageLog::new(env.dynamo.clone(), unique("NoSuchTable"))));
     let report = sweep(&unreadable).await;
     assert_eq!((report.due, report.errors, report.left_for_next_run), (0, 16, false), "{report:?}");
     assert!(report.into_result().is_err(), "the Lambda reports a run with store errors");
 
     // Every take fails: errors, not lost conditions.
     let mut untakeable = sweeper(&env, 0);
-    untakeable.index = Arc::new(TakesFail(DynamoMessageLog::new(env.dynamo.clone(), &env.log_table)));
+    untakeable.index =
+        Arc::new(TakesFail(RetryDueIndex::new(DynamoMessageLog::new(env.dynamo.clone(), &env.log_table))));
     let report = sweep(&untakeable).await;
     assert_eq!((report.due, report.enqueued, report.skipped, report.errors), (2, 0, 0, 2), "{report:?}");
     assert!(!report.left_for_next_run);

@@ -9,15 +9,15 @@ use crate::domain::status::Status;
 use crate::ports::{Conditional, DueCursor, LogItem, RetryIndex, StoreError, SweepAction};
 use crate::schema::RETRY_DUE_INDEX;
 
-/// Items per `retry-due` Query page (its `Limit`) unless a [`RetryDueIndex`] says otherwise.
+/// Items per `retry-due` Query page (its `Limit`) unless [`RetryDueIndex::with_page_size`]
+/// says otherwise.
 /// Without a `Limit`, one page holds up to 1 MB of items (thousands after an outage), all read
 /// before the sweep can stop; with it, a run that ends at its deadline has read little more
 /// than it worked.
 pub const DEFAULT_DUE_PAGE_SIZE: u32 = 100;
 
-/// The `retry-due` index of a MessageLog table, read `page_size` items per Query. The
-/// MessageLog adapter itself reads pages of [`DEFAULT_DUE_PAGE_SIZE`]; this one lets a caller
-/// (a test of the paging, a backlog worth larger pages) choose.
+/// The sweep's port over a MessageLog table: its `retry-due` index, read `page_size` items per
+/// Query (a test of the paging chooses a small one), and the conditional takes.
 #[derive(Clone)]
 pub struct RetryDueIndex {
     log: DynamoMessageLog,
@@ -54,7 +54,7 @@ impl RetryIndex for RetryDueIndex {
         now: i64,
         reschedule_at: i64,
     ) -> Result<bool, StoreError> {
-        self.log.sweep_take(item, action, now, reschedule_at).await
+        take_due_item(&self.log, item, action, now, reschedule_at).await
     }
 }
 
@@ -100,53 +100,44 @@ async fn query_due_page(
     Ok((items, cursor))
 }
 
-#[async_trait]
-impl RetryIndex for DynamoMessageLog {
-    async fn due_page(
-        &self,
-        shard: u32,
-        now: i64,
-        after: Option<DueCursor>,
-    ) -> Result<(Vec<LogItem>, Option<DueCursor>), StoreError> {
-        query_due_page(self, shard, now, after, DEFAULT_DUE_PAGE_SIZE).await
-    }
-
-    async fn sweep_take(
-        &self,
-        item: &LogItem,
-        action: SweepAction,
-        now: i64,
-        reschedule_at: i64,
-    ) -> Result<bool, StoreError> {
-        let (Some(status), Some(read_due)) = (item.status, item.retry_due_at) else { return Ok(false) };
-        let update = Update::new().value(":read_status", s(status.as_str())).value(":read_due", n(read_due));
-        let base = "#status = :read_status AND retry_due_at = :read_due";
-        let (update, condition) = match action {
-            SweepAction::Reschedule => {
-                (update.set("retry_due_at", n(reschedule_at)).set("updated_at", n(now)), base.to_owned())
-            }
-            SweepAction::MarkInDoubt => {
-                let update = update
-                    .set("status", s(Status::InDoubt.as_str()))
-                    .set("next_attempt_at", n(now))
-                    .set("retry_due_at", n(reschedule_at))
-                    .set("last_error", s("the sending invocation stopped before recording an outcome (in doubt)"))
-                    .set("updated_at", n(now))
-                    .remove(&["lease_owner", "lease_until"])
-                    .value(":read_owner", s(item.lease_owner.clone().unwrap_or_default()))
-                    .value(":now", n(now));
-                (update, format!("{base} AND lease_owner = :read_owner AND lease_until < :now"))
-            }
-            SweepAction::FollowLease => {
-                let Some(lease_until) = item.lease_until else { return Ok(false) };
-                let update = update
-                    .set("retry_due_at", n(lease_until))
-                    .value(":read_owner", s(item.lease_owner.clone().unwrap_or_default()))
-                    .value(":now", n(now));
-                (update, format!("{base} AND lease_owner = :read_owner AND lease_until >= :now"))
-            }
-        };
-        let written = update.run(self.client(), self.table(), &item.message_id, &condition).await?;
-        Ok(matches!(written, Conditional::Applied(_)))
-    }
+/// The sweep's conditional write of `action` on `item` as read (DESIGN.md, "Retry sweep",
+/// step 2): the condition repeats the values read, so a sweep never takes an item that a
+/// `send` or another sweep took meanwhile.
+async fn take_due_item(
+    log: &DynamoMessageLog,
+    item: &LogItem,
+    action: SweepAction,
+    now: i64,
+    reschedule_at: i64,
+) -> Result<bool, StoreError> {
+    let (Some(status), Some(read_due)) = (item.status, item.retry_due_at) else { return Ok(false) };
+    let update = Update::new().value(":read_status", s(status.as_str())).value(":read_due", n(read_due));
+    let base = "#status = :read_status AND retry_due_at = :read_due";
+    let (update, condition) = match action {
+        SweepAction::Reschedule => {
+            (update.set("retry_due_at", n(reschedule_at)).set("updated_at", n(now)), base.to_owned())
+        }
+        SweepAction::MarkInDoubt => {
+            let update = update
+                .set("status", s(Status::InDoubt.as_str()))
+                .set("next_attempt_at", n(now))
+                .set("retry_due_at", n(reschedule_at))
+                .set("last_error", s("the sending invocation stopped before recording an outcome (in doubt)"))
+                .set("updated_at", n(now))
+                .remove(&["lease_owner", "lease_until"])
+                .value(":read_owner", s(item.lease_owner.clone().unwrap_or_default()))
+                .value(":now", n(now));
+            (update, format!("{base} AND lease_owner = :read_owner AND lease_until < :now"))
+        }
+        SweepAction::FollowLease => {
+            let Some(lease_until) = item.lease_until else { return Ok(false) };
+            let update = update
+                .set("retry_due_at", n(lease_until))
+                .value(":read_owner", s(item.lease_owner.clone().unwrap_or_default()))
+                .value(":now", n(now));
+            (update, format!("{base} AND lease_owner = :read_owner AND lease_until >= :now"))
+        }
+    };
+    let written = update.run(log.client(), log.table(), &item.message_id, &condition).await?;
+    Ok(matches!(written, Conditional::Applied(_)))
 }
