@@ -293,15 +293,21 @@ for column in "${VAR_COLUMNS[@]}"; do var_args+=(--var-column "$column"); done
 run_tracked "$MISSIVE" bulk "$CSV" --campaign "$CAMPAIGN" --template "$TEMPLATE_SID" "${var_args[@]}" --skip-invalid
 campaign_sent=$SECONDS
 
+# The last lines of the pipeline's logs, for a run that went wrong.
+log_tails() {
+  local name
+  for name in poller lambda-send lambda-twilio-webhook lambda-retry-sweep; do
+    log "--- $RUN_TAG-$name.log"
+    tail -n 15 "$RUN_DIR/$RUN_TAG-$name.log" >&2 || true
+  done
+}
+
 step "missive report --campaign $CAMPAIGN --watch (until the queue is empty and nothing is in flight)"
 rc=0
 run_tracked "$MISSIVE" report --campaign "$CAMPAIGN" --watch --interval 1 --timeout "$TIMEOUT" || rc=$?
 if [[ $rc -ne 0 ]]; then
   log "the campaign did not settle (exit $rc); the last lines of the logs:"
-  for name in poller lambda-send lambda-twilio-webhook lambda-retry-sweep; do
-    log "--- $RUN_TAG-$name.log"
-    tail -n 15 "$RUN_DIR/$RUN_TAG-$name.log" >&2 || true
-  done
+  log_tails
   exit 1
 fi
 settled=$SECONDS
@@ -364,10 +370,7 @@ if [[ $check_sample == 1 ]]; then
   else
     log "FAILED: the final report of the sample campaign does not match events/campaign/README.md:"
     log "  $verdict"
-    for name in poller lambda-send lambda-twilio-webhook lambda-retry-sweep; do
-      log "--- $RUN_TAG-$name.log"
-      tail -n 15 "$RUN_DIR/$RUN_TAG-$name.log" >&2 || true
-    done
+    log_tails
     exit 1
   fi
 fi

@@ -34,39 +34,33 @@ start_prism
 
 status=0
 
-if [[ -f scripts/check-infra.sh && "${MISSIVE_SKIP_INFRA:-0}" != 1 ]]; then
-  log "infra checks: scripts/check-infra.sh"
-  infra=0
-  run_tracked bash scripts/check-infra.sh || infra=$?
-  if [[ $infra -ne 0 ]]; then
-    log "FAILED: scripts/check-infra.sh (exit $infra); running the Rust tests all the same"
-    status=$infra
+# run_step TITLE SCRIPT: runs a check before the Rust tests; a failure is remembered (the exit
+# status) and the tests still run, so that one run reports everything that is wrong.
+run_step() {
+  local title=$1 script=$2 rc=0
+  log "$title: $script"
+  run_tracked bash "$script" || rc=$?
+  if [[ $rc -ne 0 ]]; then
+    log "FAILED: $script (exit $rc); running the Rust tests all the same"
+    status=$rc
   fi
+}
+
+if [[ -f scripts/check-infra.sh && "${MISSIVE_SKIP_INFRA:-0}" != 1 ]]; then
+  run_step "infra checks" scripts/check-infra.sh
 fi
 
 # What Lambda runs: `cargo lambda build --release` of every function (x86_64; arm64 too where
 # the rustup target is installed), and the size of each `bootstrap` (scripts/build-lambdas.sh).
 if [[ "${MISSIVE_SKIP_INFRA:-0}" != 1 && -z "${skip_release_builds:-}" ]]; then
-  log "release builds of the functions: scripts/build-lambdas.sh"
-  lambdas=0
-  run_tracked bash scripts/build-lambdas.sh || lambdas=$?
-  if [[ $lambdas -ne 0 ]]; then
-    log "FAILED: scripts/build-lambdas.sh (exit $lambdas); running the Rust tests all the same"
-    status=$lambdas
-  fi
+  run_step "release builds of the functions" scripts/build-lambdas.sh
 fi
 
 # The README's first command, end to end: the local pipeline under `cargo lambda watch`, which
 # fails unless the sample campaign's final report is the expected one (scripts/demo.sh). It
 # starts its own moto and fake Twilio on other free ports, and stops them.
 if [[ "${MISSIVE_SKIP_DEMO:-0}" != 1 ]]; then
-  log "the local pipeline: scripts/demo.sh (MISSIVE_SKIP_DEMO=1 skips it)"
-  demo=0
-  run_tracked bash scripts/demo.sh || demo=$?
-  if [[ $demo -ne 0 ]]; then
-    log "FAILED: scripts/demo.sh (exit $demo; logs in .run/demo-*.log); running the Rust tests all the same"
-    status=$demo
-  fi
+  run_step "the local pipeline (logs in .run/demo-*.log; MISSIVE_SKIP_DEMO=1 skips it)" scripts/demo.sh
 fi
 
 # Doc tests are not run (nextest does not run them).
