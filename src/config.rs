@@ -6,6 +6,9 @@
 
 use std::time::Duration;
 
+use crate::domain::consent::ConsentPolicy;
+use crate::domain::policy::SendPolicy;
+use crate::domain::twilio::Sender;
 use crate::secret::Secret;
 
 /// Variables read by `send`.
@@ -123,15 +126,6 @@ impl<'a> Env<'a> {
     }
 }
 
-/// Who may receive messages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConsentPolicy {
-    /// Send only to a phone whose consent is `opted_in` (the old service's `whatsapp_optin`).
-    RequireOptin,
-    /// Send unless the phone is `opted_out`.
-    HonourOptout,
-}
-
 /// Twilio settings as read from the environment, before the secret is merged in.
 #[derive(Debug, Clone, Default)]
 pub struct TwilioEnv {
@@ -234,15 +228,6 @@ pub enum Credentials {
     ApiKey { sid: String, secret: Secret },
 }
 
-/// Where messages come from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Sender {
-    /// `whatsapp:+1415…`
-    From(String),
-    /// `MG…`
-    MessagingService(String),
-}
-
 /// A Twilio account ready to send.
 #[derive(Debug, Clone)]
 pub struct TwilioAccount {
@@ -262,29 +247,18 @@ pub struct SendConfig {
     pub twilio_timeout: Duration,
     pub status_callback_url: Option<String>,
     pub send_concurrency: usize,
-    pub max_attempts: u32,
-    pub backoff_base_seconds: u64,
-    pub lease_seconds: i64,
-    pub reconcile_delay_seconds: i64,
-    pub sweep_grace_seconds: i64,
-    pub clock_skew_seconds: i64,
-    pub give_up_hours: i64,
-    pub consent_policy: ConsentPolicy,
     pub retention_days: i64,
+    /// The numbers the send path's decisions read.
+    pub policy: SendPolicy,
 }
 
 impl SendConfig {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let consent_policy = match env.string_or("CONSENT_POLICY", "require-optin").as_str() {
-            "require-optin" => ConsentPolicy::RequireOptin,
-            "honour-optout" => ConsentPolicy::HonourOptout,
-            other => {
-                return Err(ConfigError::Invalid {
-                    name: "CONSENT_POLICY",
-                    reason: format!("expected require-optin or honour-optout, got {other:?}"),
-                })
-            }
-        };
+        let raw_policy = env.string_or("CONSENT_POLICY", "require-optin");
+        let consent_policy = ConsentPolicy::parse(&raw_policy).ok_or_else(|| ConfigError::Invalid {
+            name: "CONSENT_POLICY",
+            reason: format!("expected require-optin or honour-optout, got {raw_policy:?}"),
+        })?;
         let status_callback_url = env.optional("STATUS_CALLBACK_URL");
         if let Some(url) = &status_callback_url {
             url::Url::parse(url)
@@ -302,15 +276,17 @@ impl SendConfig {
             twilio_timeout: Duration::from_millis(env.number_or("TWILIO_TIMEOUT_MS", 10_000, 100..=60_000)?),
             status_callback_url,
             send_concurrency: env.number_or("SEND_CONCURRENCY", 16, 1..=256)? as usize,
-            max_attempts: env.number_or("MAX_ATTEMPTS", 3, 1..=10)? as u32,
-            backoff_base_seconds: env.number_or("BACKOFF_BASE_SECONDS", 30, 0..=900)?,
-            lease_seconds: env.number_or("LEASE_SECONDS", 120, 1..=43_200)? as i64,
-            reconcile_delay_seconds: env.number_or("RECONCILE_DELAY_SECONDS", 30, 0..=900)? as i64,
-            sweep_grace_seconds: env.number_or("SWEEP_GRACE_SECONDS", 120, 0..=86_400)? as i64,
-            clock_skew_seconds: env.number_or("CLOCK_SKEW_SECONDS", 5, 0..=300)? as i64,
-            give_up_hours: env.number_or("GIVE_UP_HOURS", 24, 1..=24 * 14)? as i64,
-            consent_policy,
             retention_days: env.number_or("RETENTION_DAYS", 365, 1..=3650)? as i64,
+            policy: SendPolicy {
+                max_attempts: env.number_or("MAX_ATTEMPTS", 3, 1..=10)? as u32,
+                backoff_base_seconds: env.number_or("BACKOFF_BASE_SECONDS", 30, 0..=900)?,
+                lease_seconds: env.number_or("LEASE_SECONDS", 120, 1..=43_200)? as i64,
+                reconcile_delay_seconds: env.number_or("RECONCILE_DELAY_SECONDS", 30, 0..=900)? as i64,
+                sweep_grace_seconds: env.number_or("SWEEP_GRACE_SECONDS", 120, 0..=86_400)? as i64,
+                clock_skew_seconds: env.number_or("CLOCK_SKEW_SECONDS", 5, 0..=300)? as i64,
+                give_up_hours: env.number_or("GIVE_UP_HOURS", 24, 1..=24 * 14)? as i64,
+                consent_policy,
+            },
         })
     }
 }
@@ -382,10 +358,8 @@ mod tests {
         assert_eq!(config.message_log_table, "MessageLog");
         assert_eq!(config.consent_table, "Consent");
         assert_eq!(config.twilio_timeout, Duration::from_millis(10_000));
-        assert_eq!((config.send_concurrency, config.max_attempts, config.backoff_base_seconds), (16, 3, 30));
-        assert_eq!((config.lease_seconds, config.reconcile_delay_seconds, config.sweep_grace_seconds), (120, 30, 120));
-        assert_eq!((config.clock_skew_seconds, config.give_up_hours, config.retention_days), (5, 24, 365));
-        assert_eq!(config.consent_policy, ConsentPolicy::RequireOptin);
+        assert_eq!((config.send_concurrency, config.retention_days), (16, 365));
+        assert_eq!(config.policy, SendPolicy::default(), "the policy's defaults are DESIGN.md's");
         assert_eq!(config.twilio_api_base_url, "https://api.twilio.com");
     }
 

@@ -58,8 +58,7 @@ pub const BY_CAMPAIGN_INDEX: &str = "by-campaign";
 /// Index name: a phone's items (forget, reconcile, history).
 pub const BY_RECIPIENT_INDEX: &str = "by-recipient";
 
-/// Number of shards of the `retry-due` index.
-pub const RETRY_SHARDS: u32 = 16;
+pub use crate::domain::item::RETRY_SHARDS;
 
 pub const MESSAGE_LOG: TableDef = TableDef {
     logical_id: "MessageLogTable",

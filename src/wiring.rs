@@ -5,8 +5,7 @@ use std::sync::Arc;
 
 use aws_config::SdkConfig;
 
-use crate::adapters::dynamo::{DynamoConsent, DynamoMessageLog};
-use crate::adapters::retry_index::RetryDueIndex;
+use crate::adapters::dynamo::{DynamoConsent, DynamoMessageLog, RetryDueIndex};
 use crate::adapters::secrets::{read_twilio_secret, SecretError, SecretsManagerSource};
 use crate::adapters::sqs::SqsSendQueue;
 use crate::adapters::twilio::TwilioClient;

@@ -5,9 +5,10 @@
 use std::time::Duration;
 
 use missive::adapters::twilio::TwilioClient;
-use missive::config::{Credentials, Sender, TwilioAccount};
+use missive::config::{Credentials, TwilioAccount};
 use missive::domain::message::{MessageId, Template};
 use missive::domain::phone::PhoneNumber;
+use missive::domain::twilio::Sender;
 use missive::ports::{CreateAnswer, CreateRequest, Messenger};
 use missive::secret::Secret;
 

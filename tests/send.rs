@@ -11,7 +11,7 @@ use missive::domain::consent::ConsentState;
 use missive::domain::message::MessageId;
 use missive::domain::phone::PhoneNumber;
 use missive::domain::status::Status;
-use missive::ports::{ItemIdentity, MessageLog, Take};
+use missive::ports::{ConsentStore as _, ItemIdentity, MessageLog, Take};
 use missive::wiring::StartupError;
 use serde_json::json;
 

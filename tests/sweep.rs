@@ -11,9 +11,10 @@ use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use common::*;
 use fake_twilio::Fault;
 use futures::StreamExt;
-use missive::adapters::dynamo::{n, retry_shard, s, DynamoMessageLog};
-use missive::adapters::retry_index::RetryDueIndex;
+use missive::adapters::dynamo::RetryDueIndex;
+use missive::adapters::dynamo::{n, s, DynamoMessageLog};
 use missive::config::SweepConfig;
+use missive::domain::item::retry_shard;
 use missive::domain::status::Status;
 use missive::handlers::sweep::{SweepHandler, SweepReport};
 use missive::ports::{Clock, DueCursor, LogItem, RetryIndex, StoreError, SweepAction};
@@ -23,8 +24,8 @@ use missive::schema::RETRY_SHARDS;
 struct Shifted(i64);
 
 impl Clock for Shifted {
-    fn now(&self) -> i64 {
-        chrono::Utc::now().timestamp() + self.0
+    fn now_ms(&self) -> i64 {
+        chrono::Utc::now().timestamp_millis() + self.0 * 1000
     }
 }
 
@@ -46,7 +47,7 @@ fn sweeper_with(env: &TestEnv, queue_url: &str, shift: i64, dynamo: aws_sdk_dyna
 }
 
 async fn sweep(handler: &SweepHandler) -> SweepReport {
-    handler.run(SystemTime::now() + Duration::from_secs(60)).await
+    handler.run(handler.clock.deadline_in(Duration::from_secs(60))).await
 }
 
 /// Writes an in-flight item as `send` leaves it.

@@ -12,7 +12,7 @@ use missive::domain::signature;
 use missive::domain::status::Status;
 use missive::handlers::webhook::{WebhookHandler, WebhookRequest, WebhookResponse, OPT_IN_REPLY, OPT_OUT_REPLY};
 use missive::metrics::Metrics;
-use missive::ports::{Conditional, ItemIdentity, LogItem, MessageLog, Outcome, Take};
+use missive::ports::{Conditional, ConsentStore as _, ItemIdentity, LogItem, MessageLog, Outcome, Take};
 use missive::wiring::StartupError;
 
 const STATUS: &str = "/twilio/status";
@@ -87,7 +87,7 @@ async fn inbound(env: &TestEnv, handler: &WebhookHandler, from: &str, body: &str
     handler.handle(&signed_post(&env.auth_token(), INBOUND, "", &params)).await
 }
 
-async fn consent_of(env: &TestEnv, phone: &str) -> Option<missive::adapters::dynamo::ConsentItem> {
+async fn consent_of(env: &TestEnv, phone: &str) -> Option<missive::domain::consent::ConsentItem> {
     env.consent().item(&PhoneNumber::parse(phone).unwrap()).await.unwrap()
 }
 
@@ -476,7 +476,7 @@ fn unsubscribed_params(sid: &str) -> Vec<(&str, &str)> {
 
 /// The parts of a Consent record a change would move.
 fn consent_summary(
-    item: &missive::adapters::dynamo::ConsentItem,
+    item: &missive::domain::consent::ConsentItem,
 ) -> (String, Option<String>, Option<String>, i64, usize) {
     (item.state.clone(), item.source.clone(), item.evidence.clone(), item.updated_at, item.history.len())
 }

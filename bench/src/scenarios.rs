@@ -9,7 +9,8 @@ use anyhow::{ensure, Context as _};
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use fake_twilio::CreateRecord;
 use lambda_harness::{FunctionSpec, Instance, RuntimeApi, SqsEventSource};
-use missive::adapters::dynamo::{n, retry_shard, s};
+use missive::adapters::dynamo::{n, s};
+use missive::domain::item::retry_shard;
 
 use crate::setup::{body, sqs_event, twilio, Bench, Requests};
 

@@ -1,7 +1,8 @@
 //! Writing consent from the operator's side: a CSV row never undoes a parent's own opt-out
 //! (DESIGN.md, "Consent"), and a row that says what the record already says writes nothing.
 
-use missive::adapters::dynamo::{ConsentItem, DynamoConsent};
+use missive::adapters::dynamo::DynamoConsent;
+use missive::domain::consent::ConsentItem;
 use missive::domain::consent::{ConsentChange, ConsentSource, ConsentState};
 use missive::domain::phone::PhoneNumber;
 use missive::ports::{ConsentStore, StoreError};

@@ -10,7 +10,7 @@
 //! | 5 | `report --watch` timed out before the campaign settled |
 //! | 6 | refused: `forget` while a message is in flight (without `--force`), `consent set` that would undo a parent's opt-out without `--evidence` |
 
-use missive::adapters::dynamo::describe;
+use missive::adapters::describe;
 use missive::ports::StoreError;
 
 /// Exit codes (see the module documentation).

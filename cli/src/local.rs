@@ -75,7 +75,7 @@ impl LambdaApi {
             .body(payload)
             .send()
             .await
-            .map_err(|e| format!("invoke {function}: {}", missive::adapters::dynamo::describe(&e)))?;
+            .map_err(|e| format!("invoke {function}: {}", missive::adapters::describe(&e)))?;
         let status = response.status();
         let function_error = response.headers().get("x-amz-function-error").is_some();
         let text = response.text().await.map_err(|e| format!("invoke {function}: reading the answer: {e}"))?;
@@ -281,7 +281,7 @@ impl Poller {
             let messages = match received {
                 Ok(output) => output.messages.unwrap_or_default(),
                 Err(err) => {
-                    warn!(worker, error = %missive::adapters::dynamo::describe(&err), "ReceiveMessage failed; retrying in 1 s");
+                    warn!(worker, error = %missive::adapters::describe(&err), "ReceiveMessage failed; retrying in 1 s");
                     tokio::time::sleep(Duration::from_secs(1)).await;
                     continue;
                 }
@@ -332,7 +332,7 @@ impl Poller {
                 }
             }
             Err(err) => {
-                warn!(worker, error = %missive::adapters::dynamo::describe(&err), "DeleteMessageBatch failed: the batch comes back, and send acknowledges it as duplicates");
+                warn!(worker, error = %missive::adapters::describe(&err), "DeleteMessageBatch failed: the batch comes back, and send acknowledges it as duplicates");
             }
         }
         info!(worker, records = messages.len(), returned = failed.len(), "send invoked");

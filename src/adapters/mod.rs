@@ -1,9 +1,12 @@
-//! The AWS and HTTP sides of the ports: DynamoDB, SQS, Twilio, Secrets Manager.
+//! The sides of the ports: DynamoDB, SQS, Twilio, Secrets Manager, and the in-memory
+//! adapters that the pure tests and the benchmark run on.
 
 pub mod dynamo;
+mod error;
+pub mod memory;
 pub mod provision;
-pub mod retry_index;
 pub mod secrets;
 pub mod sqs;
-pub mod status_callback;
 pub mod twilio;
+
+pub use error::describe;

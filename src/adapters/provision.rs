@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 
-use super::dynamo::describe;
+use super::describe;
 use crate::ports::StoreError;
 use crate::schema::{KeyType, Projection, TableDef};
 

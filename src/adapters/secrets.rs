@@ -2,7 +2,7 @@
 
 use aws_sdk_secretsmanager::Client;
 
-use super::dynamo::describe;
+use super::describe;
 use crate::config::TwilioSecret;
 
 /// Why the secret could not be used. Never carries the secret's text.

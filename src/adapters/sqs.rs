@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use aws_sdk_sqs::Client;
 
-use super::dynamo::describe;
+use super::describe;
 use crate::ports::{SendQueue, StoreError};
 
 /// The send queue (also the sweep's and the CLI's target).

@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use serde::Deserialize;
 
-use crate::config::{Credentials, Sender, TwilioAccount};
+use crate::config::{Credentials, TwilioAccount};
 use crate::domain::phone::PhoneNumber;
+use crate::domain::twilio::Sender;
 use crate::ports::{CreateAnswer, CreateRequest, Messenger, StoreError, TwilioMessage};
 
 /// The list call stops after this many pages: a reconcile window never holds more.
@@ -145,7 +146,7 @@ fn transport(err: reqwest::Error) -> CreateAnswer {
 /// A reqwest error without its URL: the list call's query names the recipient's phone, and
 /// this text reaches `last_error` and the logs, where phones are masked.
 fn describe_http(err: reqwest::Error) -> String {
-    crate::adapters::dynamo::describe(&err.without_url())
+    crate::adapters::describe(&err.without_url())
 }
 
 #[async_trait]

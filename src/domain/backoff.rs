@@ -5,6 +5,12 @@
 /// The longest delay: SQS's `DelaySeconds` maximum.
 pub const MAX_DELAY_SECONDS: u64 = 900;
 
+/// The `DelaySeconds` of a copy of a message due at `at`: `min(at − now, 900)`, never below
+/// 0 (the sweep brings back what is due later than SQS can delay).
+pub fn delay_until(at: i64, now: i64) -> u32 {
+    (at - now).clamp(0, MAX_DELAY_SECONDS as i64) as u32
+}
+
 /// Delay before the next attempt after a transient failure:
 /// `b = min(900, base × 2^(attempts − 1))`, uniform in `[b/2, b]`, at least `Retry-After`.
 pub fn transient_delay(base_seconds: u64, attempts: u32, retry_after: Option<u64>, unit: f64) -> u64 {
@@ -41,6 +47,13 @@ mod tests {
         assert_eq!(transient_delay(30, 10, None, 1.0), 900);
         assert_eq!(transient_delay(30, 40, None, 1.0), 900);
         assert_eq!(transient_delay(0, 1, None, 1.0), 0);
+    }
+
+    #[test]
+    fn a_queue_delay_is_between_zero_and_nine_hundred_seconds() {
+        assert_eq!(delay_until(100, 40), 60);
+        assert_eq!(delay_until(100, 200), 0);
+        assert_eq!(delay_until(10_000, 0), 900);
     }
 
     #[test]

@@ -1,6 +1,100 @@
-//! Consent: states, the parents' keywords, and which change may undo which.
+//! Consent: states, the parents' keywords, which change may undo which, and the record a
+//! change writes (its history trimmed), all decided without I/O: the Consent store's adapter
+//! only makes the conditional write.
 
-use crate::config::ConsentPolicy;
+use serde::{Deserialize, Serialize};
+
+/// Who may receive messages (`CONSENT_POLICY`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsentPolicy {
+    /// Send only to a phone whose consent is `opted_in` (the old service's `whatsapp_optin`).
+    RequireOptin,
+    /// Send unless the phone is `opted_out`.
+    HonourOptout,
+}
+
+impl ConsentPolicy {
+    /// `require-optin` or `honour-optout`, as the variable spells it.
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "require-optin" => Some(ConsentPolicy::RequireOptin),
+            "honour-optout" => Some(ConsentPolicy::HonourOptout),
+            _ => None,
+        }
+    }
+}
+
+/// The most changes a Consent item's `history` keeps.
+pub const HISTORY_LIMIT: usize = 20;
+
+/// A Consent item (DESIGN.md, "Consent").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsentItem {
+    pub phone: String,
+    pub state: String,
+    pub updated_at: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<String>,
+    #[serde(default)]
+    pub history: Vec<ConsentHistoryEntry>,
+}
+
+/// One change in a Consent item's `history`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsentHistoryEntry {
+    pub state: String,
+    pub updated_at: i64,
+    pub source: String,
+    pub evidence: String,
+}
+
+impl ConsentItem {
+    /// The state and source as the send path needs them (`None`: no usable state).
+    pub fn current(&self) -> Option<CurrentConsent> {
+        Some(CurrentConsent {
+            state: ConsentState::parse(&self.state)?,
+            source: self.source.as_deref().and_then(ConsentSource::parse),
+        })
+    }
+}
+
+/// The record `change` writes over `existing` (a read of the phone's item), or `None` when
+/// the precedence rules refuse it or it repeats a change already in the history. The history
+/// gains the change and keeps the last [`HISTORY_LIMIT`].
+pub fn plan_change(
+    phone: &str,
+    existing: Option<&ConsentItem>,
+    change: ConsentChange,
+    evidence: &str,
+    now: i64,
+) -> Option<ConsentItem> {
+    if !may_apply(existing.and_then(ConsentItem::current), change) {
+        return None;
+    }
+    let recorded = existing.iter().flat_map(|item| item.history.iter().map(|entry| entry.evidence.as_str()));
+    if repeats_history(change, evidence, recorded) {
+        return None;
+    }
+    let mut history = existing.map(|item| item.history.clone()).unwrap_or_default();
+    history.push(ConsentHistoryEntry {
+        state: change.state.as_str().into(),
+        updated_at: now,
+        source: change.source.as_str().into(),
+        evidence: evidence.into(),
+    });
+    let overflow = history.len().saturating_sub(HISTORY_LIMIT);
+    history.drain(..overflow);
+    Some(ConsentItem {
+        phone: phone.into(),
+        state: change.state.as_str().into(),
+        updated_at: now,
+        source: Some(change.source.as_str().into()),
+        evidence: Some(evidence.into()),
+        history,
+    })
+}
 
 /// A phone's consent `state`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -227,6 +321,59 @@ mod tests {
                 assert_eq!(may_apply(erased, back_in), lifted, "{back_in:?}");
             }
         }
+    }
+
+    #[test]
+    fn a_change_appends_to_the_history_and_keeps_the_last_twenty() {
+        let change = |state, source| ConsentChange { state, source, has_evidence: true };
+        let first =
+            plan_change("+33612345678", None, change(ConsentState::OptedIn, ConsentSource::CsvImport), "f.csv:2", 10)
+                .expect("no item: any change applies");
+        assert_eq!((first.state.as_str(), first.updated_at, first.history.len()), ("opted_in", 10, 1));
+        assert_eq!(first.source.as_deref(), Some("csv-import"));
+        let mut item = first;
+        for t in 0..30 {
+            let state = if t % 2 == 0 { ConsentState::OptedOut } else { ConsentState::OptedIn };
+            item =
+                plan_change("+33612345678", Some(&item), change(state, ConsentSource::Cli), &format!("e{t}"), 100 + t)
+                    .expect("the CLI with evidence may change it");
+        }
+        assert_eq!(item.history.len(), HISTORY_LIMIT);
+        assert_eq!(item.history.last().map(|e| e.evidence.as_str()), Some("e29"));
+        assert_eq!(item.history.first().map(|e| e.evidence.as_str()), Some("e10"));
+        // Refused by the precedence rules: a CSV import never undoes a parent's STOP.
+        let stopped = plan_change(
+            "+33612345678",
+            Some(&item),
+            change(ConsentState::OptedOut, ConsentSource::WhatsappReply),
+            "SMstop",
+            200,
+        )
+        .unwrap();
+        assert_eq!(
+            plan_change(
+                "+33612345678",
+                Some(&stopped),
+                change(ConsentState::OptedIn, ConsentSource::CsvImport),
+                "f.csv:3",
+                201
+            ),
+            None
+        );
+        // A replayed 21610 whose evidence the history holds is refused.
+        let opted_out =
+            plan_change("+33612345678", None, change(ConsentState::OptedOut, ConsentSource::Twilio21610), "SM21610", 5)
+                .unwrap();
+        assert_eq!(
+            plan_change(
+                "+33612345678",
+                Some(&opted_out),
+                change(ConsentState::OptedOut, ConsentSource::Twilio21610),
+                "SM21610",
+                6
+            ),
+            None
+        );
     }
 
     #[test]

@@ -84,6 +84,19 @@ impl FromStr for Status {
     }
 }
 
+impl serde::Serialize for Status {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Status {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(deserializer)?;
+        raw.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// The rank of a Twilio message status in its lifecycle, for forward-only updates; `None` for
 /// a status that never describes an outbound message's progress (`receiving`, `received`, …).
 pub fn twilio_rank(twilio_status: &str) -> Option<u8> {

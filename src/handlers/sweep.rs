@@ -12,10 +12,10 @@ use serde::Serialize;
 use tracing::{error, info, warn};
 
 use crate::config::SweepConfig;
-use crate::domain::status::Status;
+use crate::domain::item::{LogItem, RETRY_SHARDS};
+use crate::domain::sweep::{action_for, SweepAction};
 use crate::metrics::Metrics;
-use crate::ports::{Clock, LogItem, RetryIndex, SendQueue, SweepAction};
-use crate::schema::RETRY_SHARDS;
+use crate::ports::{Clock, RetryIndex, SendQueue};
 
 /// Items taken and enqueued between two looks at the deadline: one `SendMessageBatch`.
 pub const CHUNK: usize = 10;
@@ -118,23 +118,13 @@ impl Counters {
     }
 }
 
-/// Which write the sweep makes for an item as read.
-fn action_for(item: &LogItem, now: i64) -> Option<SweepAction> {
-    match item.status? {
-        Status::Retrying | Status::InDoubt => Some(SweepAction::Reschedule),
-        Status::Sending if item.lease_until.is_some_and(|until| until < now) => Some(SweepAction::MarkInDoubt),
-        Status::Sending => Some(SweepAction::FollowLease),
-        // A final item left in the index would be a bug of a writer: nothing to re-enqueue.
-        _ => None,
-    }
-}
-
 impl SweepHandler {
     /// One run; `deadline` is the Lambda's. The event's payload is not read. The report is
     /// logged and its metrics printed before it is returned.
     pub async fn run(&self, deadline: SystemTime) -> SweepReport {
         let started = Instant::now();
-        let stop_at = deadline.checked_sub(self.config.margin).unwrap_or(deadline);
+        let deadline_ms = deadline.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+        let stop_at = deadline_ms - self.config.margin.as_millis() as i64;
         let counters = Counters::default();
         let shards = (0..RETRY_SHARDS).map(|shard| self.sweep_shard(shard, stop_at, &counters));
         futures::future::join_all(shards).await;
@@ -153,9 +143,10 @@ impl SweepHandler {
         report
     }
 
-    /// Whether the time budget is spent; records that the run leaves work for the next one.
-    fn out_of_time(stop_at: SystemTime, counters: &Counters) -> bool {
-        let spent = SystemTime::now() >= stop_at;
+    /// Whether the time budget (until `stop_at`, Unix ms) is spent; records that the run
+    /// leaves work for the next one.
+    fn out_of_time(&self, stop_at: i64, counters: &Counters) -> bool {
+        let spent = self.clock.now_ms() >= stop_at;
         if spent {
             counters.left_for_next_run.store(true, Ordering::SeqCst);
         }
@@ -164,10 +155,10 @@ impl SweepHandler {
 
     /// The shard's due items, page after page, each page worked in chunks of [`CHUNK`] with
     /// a look at the deadline before each: a run stops within one chunk's time of its budget.
-    async fn sweep_shard(&self, shard: u32, stop_at: SystemTime, counters: &Counters) {
+    async fn sweep_shard(&self, shard: u32, stop_at: i64, counters: &Counters) {
         let mut cursor = None;
         loop {
-            if Self::out_of_time(stop_at, counters) {
+            if self.out_of_time(stop_at, counters) {
                 return;
             }
             let (items, next) = match self.index.due_page(shard, self.clock.now(), cursor).await {
@@ -181,7 +172,7 @@ impl SweepHandler {
             };
             Counters::add(&counters.due, items.len());
             for chunk in items.chunks(CHUNK) {
-                if Self::out_of_time(stop_at, counters) {
+                if self.out_of_time(stop_at, counters) {
                     return;
                 }
                 self.sweep_chunk(chunk, counters).await;
@@ -266,96 +257,40 @@ pub fn default_deadline() -> SystemTime {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Mutex;
-
     use super::*;
-    use crate::ports::{DueCursor, StoreError};
+    use crate::adapters::memory::{MemoryMessageLog, MemoryQueue};
+    use crate::domain::item::retry_shard;
+    use crate::domain::status::Status;
+    use crate::ports::SystemClock;
 
-    fn item(status: Status, lease_until: Option<i64>) -> LogItem {
-        LogItem { status: Some(status), lease_until, ..LogItem::default() }
+    /// `n` ids that land in shard 0 (so that a test sees one shard's pages).
+    fn ids_in_shard_zero(n: usize) -> Vec<String> {
+        (0..).map(|i| format!("m{i}")).filter(|id| retry_shard(id) == 0).take(n).collect()
     }
 
-    /// An index of due items in memory: pages of `page_size`, takes that succeed unless the
-    /// item is listed in `failing_takes`, and shards listed in `failing_shards` refuse to be read.
-    #[derive(Default)]
-    struct MemoryIndex {
-        items: Vec<LogItem>,
-        page_size: usize,
-        failing_shards: Vec<u32>,
-        failing_takes: Vec<String>,
-        /// How long each take takes.
-        take_time: Duration,
-        takes: Mutex<Vec<String>>,
-    }
-
-    #[async_trait::async_trait]
-    impl RetryIndex for MemoryIndex {
-        async fn due_page(
-            &self,
-            shard: u32,
-            _now: i64,
-            after: Option<DueCursor>,
-        ) -> Result<(Vec<LogItem>, Option<DueCursor>), StoreError> {
-            if self.failing_shards.contains(&shard) {
-                return Err(StoreError::new("Query retry-due", "unavailable"));
-            }
-            if shard != 0 {
-                return Ok((Vec::new(), None));
-            }
-            let start = after.map_or(0, |cursor| cursor.retry_due_at as usize);
-            let end = (start + self.page_size).min(self.items.len());
-            let next = (end < self.items.len())
-                .then(|| DueCursor { message_id: self.items[end - 1].message_id.clone(), retry_due_at: end as i64 });
-            Ok((self.items[start..end].to_vec(), next))
-        }
-
-        async fn sweep_take(&self, item: &LogItem, _: SweepAction, _: i64, _: i64) -> Result<bool, StoreError> {
-            if self.failing_takes.contains(&item.message_id) {
-                return Err(StoreError::new("UpdateItem", "unavailable"));
-            }
-            tokio::time::sleep(self.take_time).await;
-            self.takes.lock().unwrap().push(item.message_id.clone());
-            Ok(true)
-        }
-    }
-
-    /// A queue that records each batch's size.
-    #[derive(Default)]
-    struct MemoryQueue {
-        batches: Mutex<Vec<usize>>,
-    }
-
-    #[async_trait::async_trait]
-    impl SendQueue for MemoryQueue {
-        async fn send(&self, _: &str, _: u32) -> Result<(), StoreError> {
-            Ok(())
-        }
-
-        async fn send_batch(&self, bodies: &[&str]) -> Vec<usize> {
-            self.batches.lock().unwrap().push(bodies.len());
-            Vec::new()
-        }
-    }
-
-    struct FixedClock;
-
-    impl Clock for FixedClock {
-        fn now(&self) -> i64 {
-            1_000
-        }
-    }
-
-    fn retrying(id: &str) -> LogItem {
+    fn retrying(id: &str, now: i64) -> LogItem {
         LogItem {
             message_id: id.into(),
             status: Some(Status::Retrying),
             request: Some(format!("{{\"message_id\":\"{id}\"}}")),
-            retry_due_at: Some(900),
+            retry_shard: Some(retry_shard(id)),
+            retry_due_at: Some(now - 100),
+            next_attempt_at: Some(now - 220),
             ..LogItem::default()
         }
     }
 
-    fn handler(index: Arc<MemoryIndex>, queue: Arc<MemoryQueue>) -> SweepHandler {
+    /// A MessageLog in memory holding `ids` as due `retrying` items.
+    fn log_with(ids: &[String], page_size: usize) -> MemoryMessageLog {
+        let log = MemoryMessageLog::new().with_page_size(page_size);
+        let now = SystemClock.now();
+        for id in ids {
+            log.insert(retrying(id, now));
+        }
+        log
+    }
+
+    fn handler(log: &MemoryMessageLog, queue: &MemoryQueue) -> SweepHandler {
         SweepHandler {
             config: SweepConfig {
                 message_log_table: "MessageLog".into(),
@@ -363,10 +298,14 @@ mod tests {
                 reschedule_seconds: 300,
                 margin: Duration::from_secs(5),
             },
-            index,
-            queue,
-            clock: Arc::new(FixedClock),
+            index: Arc::new(log.clone()),
+            queue: Arc::new(queue.clone()),
+            clock: Arc::new(SystemClock),
         }
+    }
+
+    fn queue() -> MemoryQueue {
+        MemoryQueue::new(Arc::new(SystemClock))
     }
 
     fn far_deadline() -> SystemTime {
@@ -375,64 +314,75 @@ mod tests {
 
     #[tokio::test]
     async fn pages_are_worked_in_batches_of_at_most_ten() {
-        let items: Vec<LogItem> = (0..23).map(|i| retrying(&format!("m{i}"))).collect();
-        let index = Arc::new(MemoryIndex { items, page_size: 15, ..MemoryIndex::default() });
-        let queue = Arc::new(MemoryQueue::default());
-        let report = handler(index.clone(), queue.clone()).run(far_deadline()).await;
+        let log = log_with(&ids_in_shard_zero(23), 15);
+        let queue = queue();
+        let report = handler(&log, &queue).run(far_deadline()).await;
         assert_eq!((report.due, report.enqueued, report.skipped, report.errors), (23, 23, 0, 0));
         assert!(!report.left_for_next_run);
-        assert_eq!(*queue.batches.lock().unwrap(), [10, 5, 8], "pages of 15 and 8, chunks of at most 10");
-        assert_eq!(index.takes.lock().unwrap().len(), 23);
+        assert_eq!(queue.batch_sizes(), [10, 5, 8], "pages of 15 and 8, chunks of at most 10");
+        assert_eq!(log.faults.count("sweep_take"), 23);
+        let rescheduled = log.items().iter().filter(|i| i.retry_due_at > Some(SystemClock.now())).count();
+        assert_eq!(rescheduled, 23, "every taken item is due again only after SWEEP_RESCHEDULE_SECONDS");
     }
 
     #[tokio::test]
     async fn a_spent_budget_takes_nothing_and_says_so() {
-        let items: Vec<LogItem> = (0..3).map(|i| retrying(&format!("m{i}"))).collect();
-        let index = Arc::new(MemoryIndex { items, page_size: 100, ..MemoryIndex::default() });
-        let queue = Arc::new(MemoryQueue::default());
+        let log = log_with(&ids_in_shard_zero(3), 100);
+        let queue = queue();
         // A deadline inside the margin: the budget is spent before the first look.
-        let report = handler(index.clone(), queue.clone()).run(SystemTime::now() + Duration::from_secs(1)).await;
+        let report = handler(&log, &queue).run(SystemTime::now() + Duration::from_secs(1)).await;
         assert!(report.left_for_next_run);
         assert_eq!((report.due, report.enqueued, report.errors), (0, 0, 0));
-        assert!(index.takes.lock().unwrap().is_empty() && queue.batches.lock().unwrap().is_empty());
+        assert_eq!(log.faults.count("sweep_take"), 0);
+        assert!(queue.batch_sizes().is_empty());
     }
 
     #[tokio::test]
     async fn the_budget_is_looked_at_before_each_chunk_of_a_page() {
-        let items: Vec<LogItem> = (0..25).map(|i| retrying(&format!("m{i}"))).collect();
-        let index = Arc::new(MemoryIndex {
-            items,
-            page_size: 100,
-            take_time: Duration::from_millis(1500),
-            ..MemoryIndex::default()
-        });
-        let queue = Arc::new(MemoryQueue::default());
+        let log = log_with(&ids_in_shard_zero(25), 100);
+        log.faults.delay("sweep_take", None, Duration::from_millis(1500));
+        let queue = queue();
         // The budget ends 1 s after the start, and a chunk's takes last 1.5 s: whatever chunk
         // began before the end, no other may begin after it (however slow the machine).
         let deadline = SystemTime::now() + Duration::from_secs(5) + Duration::from_secs(1);
-        let report = handler(index.clone(), queue.clone()).run(deadline).await;
+        let report = handler(&log, &queue).run(deadline).await;
         assert!(report.left_for_next_run, "{report:?}");
-        let taken = index.takes.lock().unwrap().len();
+        let taken = log.faults.count("sweep_take");
         assert!(taken <= CHUNK, "at most the one chunk begun in time: {taken} taken");
         assert_eq!(report.enqueued, taken as u64);
-        assert!(queue.batches.lock().unwrap().len() <= 1);
+        assert!(queue.batch_sizes().len() <= 1);
     }
 
     #[tokio::test]
     async fn store_errors_are_errors_not_skips_nor_the_budget() {
-        let items: Vec<LogItem> = (0..4).map(|i| retrying(&format!("m{i}"))).collect();
-        let index = Arc::new(MemoryIndex {
-            items,
-            page_size: 100,
-            failing_shards: vec![3, 7],
-            failing_takes: vec!["m1".into()],
-            ..MemoryIndex::default()
-        });
-        let queue = Arc::new(MemoryQueue::default());
-        let report = handler(index, queue).run(far_deadline()).await;
+        let ids = ids_in_shard_zero(4);
+        let log = log_with(&ids, 100);
+        log.faults.fail("due_page", Some("3"));
+        log.faults.fail("due_page", Some("7"));
+        log.faults.fail("sweep_take", Some(&ids[1]));
+        let queue = queue();
+        let report = handler(&log, &queue).run(far_deadline()).await;
         assert_eq!((report.due, report.enqueued, report.skipped, report.errors), (4, 3, 0, 3), "{report:?}");
         assert!(!report.left_for_next_run, "a failed Query is not the time budget");
         assert_eq!(report.clone().into_result(), Err(SweepFailed(report)));
+    }
+
+    #[tokio::test]
+    async fn an_item_taken_meanwhile_is_skipped() {
+        let ids = ids_in_shard_zero(2);
+        let log = log_with(&ids, 100);
+        // A `send` took the first item between the sweep's read and its take.
+        log.faults.delay("sweep_take", None, Duration::from_millis(50));
+        let queue = queue();
+        let sweep = handler(&log, &queue);
+        let taken_meanwhile = async {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            let mut item = log.items().into_iter().find(|i| i.message_id == ids[0]).unwrap();
+            item.status = Some(Status::Sending);
+            log.insert(item);
+        };
+        let (report, ()) = tokio::join!(sweep.run(far_deadline()), taken_meanwhile);
+        assert_eq!((report.due, report.enqueued, report.skipped), (2, 1, 1), "{report:?}");
     }
 
     #[test]
@@ -448,14 +398,5 @@ mod tests {
             assert_eq!(emf[name].as_f64(), Some(0.0), "{name}: {emf}");
         }
         assert_eq!(emf["Function"], "retry-sweep");
-    }
-
-    #[test]
-    fn each_in_flight_status_has_its_action() {
-        assert_eq!(action_for(&item(Status::Retrying, None), 100), Some(SweepAction::Reschedule));
-        assert_eq!(action_for(&item(Status::InDoubt, None), 100), Some(SweepAction::Reschedule));
-        assert_eq!(action_for(&item(Status::Sending, Some(99)), 100), Some(SweepAction::MarkInDoubt));
-        assert_eq!(action_for(&item(Status::Sending, Some(100)), 100), Some(SweepAction::FollowLease));
-        assert_eq!(action_for(&item(Status::Sent, None), 100), None);
     }
 }

@@ -141,7 +141,7 @@ async fn list(ctx: &Context, args: ListArgs) -> CliResult<()> {
         {
             crate::output::warn(&format!(
                 "could not release listed messages at once (they reappear within 30 s): {}",
-                missive::adapters::dynamo::describe(&err)
+                missive::adapters::describe(&err)
             ));
         }
     }
@@ -229,7 +229,7 @@ async fn redrive(ctx: &Context, args: RedriveArgs) -> CliResult<()> {
             Err(err) => {
                 return Err(CliError::Runtime(format!(
                     "StartMessageMoveTask: {}; nothing was moved. Try again later, or move the messages one batch at a time with: missive dlq redrive --manual",
-                    missive::adapters::dynamo::describe(&err)
+                    missive::adapters::describe(&err)
                 )))
             }
         }

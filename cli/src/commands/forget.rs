@@ -6,6 +6,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use clap::Args;
 use missive::adapters::dynamo::DynamoConsent;
 use missive::domain::status::Status;
+use missive::ports::ConsentStore as _;
 use missive::schema::BY_RECIPIENT_INDEX;
 use serde::Serialize;
 use serde_json::json;

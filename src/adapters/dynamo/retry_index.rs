@@ -4,7 +4,9 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::dynamo::{describe, n, s, DynamoMessageLog, Update};
+use super::message_log::DynamoMessageLog;
+use super::update::{n, s, Update};
+use crate::adapters::describe;
 use crate::domain::status::Status;
 use crate::ports::{Conditional, DueCursor, LogItem, RetryIndex, StoreError, SweepAction};
 use crate::schema::RETRY_DUE_INDEX;

@@ -5,7 +5,8 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
-use super::dynamo::{n, s, DynamoMessageLog, Update, IN_FLIGHT_ATTRIBUTES};
+use super::message_log::{DynamoMessageLog, IN_FLIGHT_ATTRIBUTES};
+use super::update::{n, s, Update};
 use crate::domain::status::Status;
 use crate::ports::{CallbackWrite, Conditional, StatusCallbackLog, StatusReport, StoreError};
 

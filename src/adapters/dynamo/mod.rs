@@ -1,0 +1,14 @@
+//! The DynamoDB adapters: MessageLog (the send path's writes, the sweep's index, the status
+//! callback's write) and Consent, over the `Update` builder.
+
+mod consent;
+mod message_log;
+mod retry_index;
+mod status_callback;
+mod update;
+
+pub use consent::DynamoConsent;
+pub use message_log::{DynamoMessageLog, IN_FLIGHT_ATTRIBUTES};
+pub use retry_index::{RetryDueIndex, DEFAULT_DUE_PAGE_SIZE};
+pub use status_callback::STATUS_CALLBACK_CONDITION;
+pub use update::{n, s, Update};

@@ -1,0 +1,565 @@
+//! The adapter contract: every case runs twice, against the DynamoDB adapters on moto and
+//! against the in-memory adapters, with the same inputs and the same expectations, so that
+//! the memory adapters (which the pure handler tests and the benchmark run on) cannot drift
+//! from what DynamoDB does with the same conditional writes.
+
+mod common;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use missive::adapters::dynamo::{DynamoConsent, DynamoMessageLog, RetryDueIndex};
+use missive::adapters::memory::{MemoryConsent, MemoryMessageLog};
+use missive::adapters::provision::create_table;
+use missive::domain::consent::{ConsentChange, ConsentSource, ConsentState, HISTORY_LIMIT};
+use missive::domain::item::{retry_shard, RETRY_SHARDS};
+use missive::domain::message::MessageId;
+use missive::domain::phone::PhoneNumber;
+use missive::domain::status::Status;
+use missive::ports::{
+    CallbackWrite, Conditional, ConsentStore, DueCursor, EarlyFinal, GiveBack, ItemIdentity, LogItem, MessageLog,
+    Outcome, RetryIndex, StatusCallbackLog, StatusReport, SweepAction, Take,
+};
+use missive::schema::{CONSENT, MESSAGE_LOG};
+
+const NOW: i64 = 1_800_000_000;
+const RETENTION_DAYS: i64 = 365;
+const PHONE: &str = "+33612345678";
+
+type Seed = Box<dyn Fn(LogItem) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
+/// One set of adapters under test, and a way to put an item as it is.
+struct Adapters {
+    name: &'static str,
+    log: Arc<dyn MessageLog>,
+    index: Arc<dyn RetryIndex>,
+    callbacks: Arc<dyn StatusCallbackLog>,
+    consent: Arc<dyn ConsentStore>,
+    seed: Seed,
+}
+
+/// The DynamoDB adapters on fresh tables of the moto server.
+async fn dynamo(page_size: u32) -> Adapters {
+    let aws = common::aws().await;
+    let client = aws_sdk_dynamodb::Client::new(&aws);
+    let log_table = common::unique("ContractLog");
+    let consent_table = common::unique("ContractConsent");
+    create_table(&client, &log_table, &MESSAGE_LOG).await.expect("create MessageLog");
+    create_table(&client, &consent_table, &CONSENT).await.expect("create Consent");
+    let log = DynamoMessageLog::new(client.clone(), &log_table);
+    let seed_client = client.clone();
+    let seed: Seed = Box::new(move |item: LogItem| {
+        let client = seed_client.clone();
+        let table = log_table.clone();
+        Box::pin(async move {
+            // serde_dynamo writes `None` as NULL: an absent attribute is what DynamoDB's
+            // conditions test, so NULLs are left out.
+            let mut attributes: std::collections::HashMap<String, AttributeValue> =
+                serde_dynamo::aws_sdk_dynamodb_1::to_item(&item).expect("encode item");
+            attributes.retain(|_, value| !matches!(value, AttributeValue::Null(_)));
+            client.put_item().table_name(table).set_item(Some(attributes)).send().await.expect("PutItem");
+        })
+    });
+    Adapters {
+        name: "dynamo",
+        index: Arc::new(RetryDueIndex::new(log.clone()).with_page_size(page_size)),
+        callbacks: Arc::new(log.clone()),
+        log: Arc::new(log),
+        consent: Arc::new(DynamoConsent::new(client, consent_table)),
+        seed,
+    }
+}
+
+/// The in-memory adapters.
+fn memory(page_size: u32) -> Adapters {
+    let log = MemoryMessageLog::new().with_page_size(page_size as usize);
+    let seeded = log.clone();
+    Adapters {
+        name: "memory",
+        index: Arc::new(log.clone()),
+        callbacks: Arc::new(log.clone()),
+        log: Arc::new(log),
+        consent: Arc::new(MemoryConsent::new()),
+        seed: Box::new(move |item| {
+            seeded.insert(item);
+            Box::pin(async {})
+        }),
+    }
+}
+
+/// Runs a case against both sets of adapters.
+macro_rules! contract {
+    ($($case:ident),* $(,)?) => {
+        $(
+            mod $case {
+                #[tokio::test]
+                async fn dynamo() {
+                    super::$case(super::dynamo(3).await).await;
+                }
+
+                #[tokio::test]
+                async fn memory() {
+                    super::$case(super::memory(3)).await;
+                }
+            }
+        )*
+    };
+}
+
+contract!(
+    a_claim_creates_the_item_once,
+    a_due_retrying_item_is_claimed_again_and_nothing_else_is,
+    early_finals_never_overwrite_a_good_message,
+    the_reconcile_claim_takes_due_doubts_and_dead_leases,
+    a_new_attempt_needs_the_lease_and_the_count_read,
+    each_outcome_writes_its_attributes_under_the_lease,
+    an_orphan_sid_is_recorded_or_kept_apart,
+    the_sids_of_a_phone,
+    the_retry_index_pages_what_is_due_shard_by_shard,
+    the_sweep_takes_only_what_it_read,
+    status_callbacks_move_forward_only,
+    consent_changes_are_decided_once_and_written_if_unchanged,
+);
+
+fn id(raw: &str) -> MessageId {
+    MessageId::parse(raw).expect("a valid id")
+}
+
+fn identity(message_id: &str) -> ItemIdentity {
+    ItemIdentity {
+        message_id: id(message_id),
+        phone: Some(PhoneNumber::parse(PHONE).unwrap()),
+        campaign: Some("trip".into()),
+        recipient_id: Some("p-1".into()),
+        request: Some(format!("{{\"message_id\":\"{message_id}\"}}")),
+        max_attempts: 3,
+    }
+}
+
+fn take(owner: &str, now: i64) -> Take {
+    Take { owner: owner.into(), now, lease_until: now + 120, due: now + 5 }
+}
+
+fn applied(written: Conditional) -> LogItem {
+    match written {
+        Conditional::Applied(item) => item,
+        Conditional::Refused(old) => panic!("expected the write to apply; refused over {old:?}"),
+    }
+}
+
+fn refused(written: Conditional) -> Option<LogItem> {
+    match written {
+        Conditional::Refused(old) => old,
+        Conditional::Applied(item) => panic!("expected the write to be refused; applied: {item:?}"),
+    }
+}
+
+/// An item in `status` as a writer of Missive leaves it, for the cases to start from.
+fn item_in(message_id: &str, status: Status) -> LogItem {
+    let mut item = LogItem {
+        message_id: message_id.into(),
+        status: Some(status),
+        phone: Some(PHONE.into()),
+        campaign: Some("trip".into()),
+        request: Some(format!("{{\"message_id\":\"{message_id}\"}}")),
+        attempts: 1,
+        max_attempts: Some(3),
+        created_at: Some(NOW - 600),
+        updated_at: Some(NOW - 60),
+        expires_at: Some(NOW + RETENTION_DAYS * 86_400),
+        ..LogItem::default()
+    };
+    if status.is_in_flight() {
+        item.retry_shard = Some(retry_shard(message_id));
+        item.retry_due_at = Some(NOW - 10);
+    }
+    item
+}
+
+async fn a_claim_creates_the_item_once(a: Adapters) {
+    let first = applied(a.log.claim(&identity("m1"), &take("owner-1", NOW), RETENTION_DAYS).await.unwrap());
+    assert_eq!(first.status, Some(Status::Sending), "{}", a.name);
+    assert_eq!(first.attempts, 1);
+    assert_eq!(first.lease_owner.as_deref(), Some("owner-1"));
+    assert_eq!((first.lease_until, first.retry_due_at), (Some(NOW + 120), Some(NOW + 120)));
+    assert_eq!(first.retry_shard, Some(retry_shard("m1")));
+    assert_eq!((first.created_at, first.attempt_started_at, first.updated_at), (Some(NOW), Some(NOW), Some(NOW)));
+    assert_eq!(first.expires_at, Some(NOW + RETENTION_DAYS * 86_400));
+    assert_eq!((first.phone.as_deref(), first.campaign.as_deref()), (Some(PHONE), Some("trip")));
+    assert_eq!((first.recipient_id.as_deref(), first.max_attempts), (Some("p-1"), Some(3)));
+    assert!(first.request.is_some() && first.next_attempt_at.is_none());
+
+    let old = refused(a.log.claim(&identity("m1"), &take("owner-2", NOW + 1), RETENTION_DAYS).await.unwrap());
+    assert_eq!(old, Some(first.clone()), "{}: the refusal returns the item as it was", a.name);
+    assert_eq!(a.log.get("m1").await.unwrap(), Some(first));
+    assert_eq!(a.log.get("nothing").await.unwrap(), None);
+}
+
+async fn a_due_retrying_item_is_claimed_again_and_nothing_else_is(a: Adapters) {
+    let retrying = |id: &str, next: i64| LogItem { next_attempt_at: Some(next), ..item_in(id, Status::Retrying) };
+    (a.seed)(retrying("due", NOW + 5)).await;
+    (a.seed)(retrying("early", NOW + 6)).await;
+    (a.seed)(LogItem { next_attempt_at: Some(NOW - 1), ..item_in("doubt", Status::InDoubt) }).await;
+    (a.seed)(item_in("sent", Status::Sent)).await;
+
+    let claimed = applied(a.log.claim(&identity("due"), &take("me", NOW), RETENTION_DAYS).await.unwrap());
+    assert_eq!((claimed.attempts, claimed.status), (2, Some(Status::Sending)), "{}", a.name);
+    assert_eq!(claimed.created_at, Some(NOW - 600), "the first take's fields stay");
+    assert_eq!(claimed.next_attempt_at, None);
+    for (name, status) in [("early", Status::Retrying), ("doubt", Status::InDoubt), ("sent", Status::Sent)] {
+        let old = refused(a.log.claim(&identity(name), &take("me", NOW), RETENTION_DAYS).await.unwrap());
+        assert_eq!(old.and_then(|o| o.status), Some(status), "{}: {name}", a.name);
+    }
+}
+
+async fn early_finals_never_overwrite_a_good_message(a: Adapters) {
+    let rejected = applied(
+        a.log.record_early_final(&identity("r"), EarlyFinal::Rejected, "to: bad", NOW, RETENTION_DAYS).await.unwrap(),
+    );
+    assert_eq!((rejected.status, rejected.attempts), (Some(Status::Rejected), 0), "{}", a.name);
+    assert_eq!(rejected.last_error.as_deref(), Some("to: bad"));
+    assert_eq!((rejected.created_at, rejected.expires_at), (Some(NOW), Some(NOW + RETENTION_DAYS * 86_400)));
+    assert_eq!(rejected.phone.as_deref(), Some(PHONE));
+
+    (a.seed)(LogItem { next_attempt_at: Some(NOW + 60), ..item_in("retrying", Status::Retrying) }).await;
+    (a.seed)(item_in("sent", Status::Sent)).await;
+    let old = refused(
+        a.log.record_early_final(&identity("retrying"), EarlyFinal::Rejected, "x", NOW, RETENTION_DAYS).await.unwrap(),
+    );
+    assert_eq!(old.and_then(|o| o.status), Some(Status::Retrying), "{}: a rejection writes only a new item", a.name);
+    let skipped = applied(
+        a.log
+            .record_early_final(&identity("retrying"), EarlyFinal::Skipped, "opted out", NOW, RETENTION_DAYS)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(skipped.status, Some(Status::Skipped));
+    assert_eq!((skipped.attempts, skipped.created_at), (1, Some(NOW - 600)), "{}: kept", a.name);
+    assert!(
+        skipped.retry_shard.is_none() && skipped.retry_due_at.is_none() && skipped.next_attempt_at.is_none(),
+        "{}: a final item leaves the retry index: {skipped:?}",
+        a.name
+    );
+    for kind in [EarlyFinal::Skipped, EarlyFinal::Expired] {
+        let old = refused(a.log.record_early_final(&identity("sent"), kind, "x", NOW, RETENTION_DAYS).await.unwrap());
+        assert_eq!(old.and_then(|o| o.status), Some(Status::Sent), "{}", a.name);
+    }
+}
+
+async fn the_reconcile_claim_takes_due_doubts_and_dead_leases(a: Adapters) {
+    let doubt = |id: &str, next: i64| LogItem { next_attempt_at: Some(next), ..item_in(id, Status::InDoubt) };
+    let sending = |id: &str, until: i64| LogItem {
+        lease_owner: Some("dead".into()),
+        lease_until: Some(until),
+        ..item_in(id, Status::Sending)
+    };
+    (a.seed)(doubt("due", NOW + 5)).await;
+    (a.seed)(doubt("early", NOW + 6)).await;
+    (a.seed)(sending("dead", NOW - 1)).await;
+    (a.seed)(sending("live", NOW)).await;
+    (a.seed)(LogItem { next_attempt_at: Some(NOW), ..item_in("retrying", Status::Retrying) }).await;
+
+    for name in ["due", "dead"] {
+        let item = applied(a.log.reconcile_claim(&id(name), &take("me", NOW)).await.unwrap());
+        assert_eq!(
+            (item.status, item.lease_owner.as_deref()),
+            (Some(Status::Sending), Some("me")),
+            "{}: {name}",
+            a.name
+        );
+        assert_eq!((item.attempts, item.retry_due_at), (1, Some(NOW + 120)), "{}: attempts untouched", a.name);
+        assert_eq!(item.next_attempt_at, None);
+    }
+    for name in ["early", "live", "retrying"] {
+        let old = refused(a.log.reconcile_claim(&id(name), &take("me", NOW)).await.unwrap());
+        assert!(old.is_some_and(|o| o.lease_owner.as_deref() != Some("me")), "{}: {name}", a.name);
+    }
+    assert_eq!(refused(a.log.reconcile_claim(&id("absent"), &take("me", NOW)).await.unwrap()), None, "{}", a.name);
+}
+
+async fn a_new_attempt_needs_the_lease_and_the_count_read(a: Adapters) {
+    (a.seed)(LogItem { lease_owner: Some("me".into()), lease_until: Some(NOW + 100), ..item_in("m", Status::Sending) })
+        .await;
+    refused(a.log.record_new_attempt(&id("m"), &take("other", NOW), 1).await.unwrap());
+    refused(a.log.record_new_attempt(&id("m"), &take("me", NOW), 2).await.unwrap());
+    let item = applied(a.log.record_new_attempt(&id("m"), &take("me", NOW), 1).await.unwrap());
+    assert_eq!((item.attempts, item.attempt_started_at, item.updated_at), (2, Some(NOW), Some(NOW)), "{}", a.name);
+    assert_eq!(refused(a.log.record_new_attempt(&id("absent"), &take("me", NOW), 0).await.unwrap()), None);
+}
+
+async fn each_outcome_writes_its_attributes_under_the_lease(a: Adapters) {
+    let leased = |id: &str| LogItem {
+        lease_owner: Some("me".into()),
+        lease_until: Some(NOW + 100),
+        attempts: 2,
+        throttled: 1,
+        last_error_code: Some(20503),
+        ..item_in(id, Status::Sending)
+    };
+    for name in ["accepted", "read", "retry", "throttled", "unstarted", "doubt", "failed", "dry"] {
+        (a.seed)(leased(name)).await;
+    }
+    let accepted = Outcome::Accepted { sid: "SM1".into(), twilio_status: "queued".into() };
+    let old = refused(a.log.record_outcome(&id("accepted"), "other", &accepted, NOW).await.unwrap());
+    assert_eq!(old.and_then(|o| o.lease_owner), Some("me".into()), "{}: another owner is refused", a.name);
+
+    let item = applied(a.log.record_outcome(&id("accepted"), "me", &accepted, NOW).await.unwrap());
+    assert_eq!((item.status, item.twilio_sid.as_deref()), (Some(Status::Sent), Some("SM1")), "{}", a.name);
+    assert_eq!((item.twilio_status.as_deref(), item.twilio_rank, item.sent_at), (Some("queued"), Some(1), Some(NOW)));
+    assert!(item.lease_owner.is_none() && item.lease_until.is_none() && item.retry_shard.is_none());
+    assert!(item.retry_due_at.is_none() && item.delivered_at.is_none());
+
+    let read = Outcome::Accepted { sid: "SM2".into(), twilio_status: "read".into() };
+    let item = applied(a.log.record_outcome(&id("read"), "me", &read, NOW).await.unwrap());
+    assert_eq!((item.status, item.twilio_rank), (Some(Status::Read), Some(5)), "{}", a.name);
+    assert_eq!((item.delivered_at, item.read_at), (Some(NOW), Some(NOW)));
+
+    let retrying = |give_back, code| Outcome::Retrying {
+        last_error: "http 503".into(),
+        last_error_code: code,
+        next_attempt_at: NOW + 30,
+        retry_due_at: NOW + 150,
+        give_back,
+    };
+    let item = applied(a.log.record_outcome(&id("retry"), "me", &retrying(GiveBack::No, None), NOW).await.unwrap());
+    assert_eq!((item.status, item.attempts, item.throttled), (Some(Status::Retrying), 2, 1), "{}", a.name);
+    assert_eq!(
+        (item.next_attempt_at, item.retry_due_at, item.last_error_code),
+        (Some(NOW + 30), Some(NOW + 150), None)
+    );
+    assert_eq!(item.retry_shard, Some(retry_shard("retry")), "{}: still in the index", a.name);
+    assert!(item.lease_owner.is_none() && item.lease_until.is_none());
+    let throttled = retrying(GiveBack::Answered, Some(20429));
+    let item = applied(a.log.record_outcome(&id("throttled"), "me", &throttled, NOW).await.unwrap());
+    assert_eq!((item.attempts, item.throttled, item.last_error_code), (1, 2, Some(20429)), "{}", a.name);
+    let unstarted = retrying(GiveBack::NotStarted, None);
+    let item = applied(a.log.record_outcome(&id("unstarted"), "me", &unstarted, NOW).await.unwrap());
+    assert_eq!((item.attempts, item.throttled), (1, 1), "{}", a.name);
+
+    let doubt = Outcome::InDoubt {
+        last_error: "timeout (in doubt)".into(),
+        next_attempt_at: NOW + 30,
+        retry_due_at: NOW + 150,
+    };
+    let item = applied(a.log.record_outcome(&id("doubt"), "me", &doubt, NOW).await.unwrap());
+    assert_eq!(
+        (item.status, item.last_error_code, item.next_attempt_at),
+        (Some(Status::InDoubt), None, Some(NOW + 30))
+    );
+
+    let failed =
+        Outcome::Final { status: Status::Failed, last_error: "21211: bad".into(), last_error_code: Some(21211) };
+    let item = applied(a.log.record_outcome(&id("failed"), "me", &failed, NOW).await.unwrap());
+    assert_eq!((item.status, item.last_error_code), (Some(Status::Failed), Some(21211)), "{}", a.name);
+    assert!(item.retry_shard.is_none() && item.next_attempt_at.is_none() && item.lease_owner.is_none());
+
+    let item = applied(a.log.record_outcome(&id("dry"), "me", &Outcome::DryRun, NOW).await.unwrap());
+    assert_eq!(item.status, Some(Status::DryRun));
+    assert!(item.retry_shard.is_none() && item.lease_owner.is_none(), "{}", a.name);
+    assert_eq!(refused(a.log.record_outcome(&id("absent"), "me", &Outcome::DryRun, NOW).await.unwrap()), None);
+}
+
+async fn an_orphan_sid_is_recorded_or_kept_apart(a: Adapters) {
+    (a.seed)(item_in("none", Status::Retrying)).await;
+    (a.seed)(LogItem { twilio_sid: Some("SM1".into()), ..item_in("held", Status::Sent) }).await;
+    assert!(!a.log.record_orphan_sid(&id("none"), "SM9", NOW).await.unwrap(), "{}", a.name);
+    assert_eq!(a.log.get("none").await.unwrap().unwrap().twilio_sid.as_deref(), Some("SM9"));
+    assert!(!a.log.record_orphan_sid(&id("held"), "SM1", NOW).await.unwrap(), "{}: the same SID", a.name);
+    assert!(a.log.record_orphan_sid(&id("held"), "SM2", NOW).await.unwrap(), "{}: another SID", a.name);
+    assert!(a.log.record_orphan_sid(&id("held"), "SM2", NOW).await.unwrap());
+    let held = a.log.get("held").await.unwrap().unwrap();
+    assert_eq!(
+        (held.twilio_sid.as_deref(), held.extra_sids),
+        (Some("SM1"), Some(vec!["SM2".to_owned()])),
+        "{}",
+        a.name
+    );
+}
+
+async fn the_sids_of_a_phone(a: Adapters) {
+    (a.seed)(LogItem { twilio_sid: Some("SM1".into()), ..item_in("a", Status::Sent) }).await;
+    (a.seed)(LogItem { twilio_sid: Some("SM2".into()), ..item_in("b", Status::Delivered) }).await;
+    (a.seed)(item_in("c", Status::Failed)).await;
+    (a.seed)(LogItem {
+        phone: Some("+33612345679".into()),
+        twilio_sid: Some("SM3".into()),
+        ..item_in("d", Status::Sent)
+    })
+    .await;
+    let mut sids = a.log.sids_for_phone(&PhoneNumber::parse(PHONE).unwrap()).await.unwrap();
+    sids.sort();
+    assert_eq!(sids, [("a".to_owned(), "SM1".to_owned()), ("b".to_owned(), "SM2".to_owned())], "{}", a.name);
+}
+
+async fn the_retry_index_pages_what_is_due_shard_by_shard(a: Adapters) {
+    // Seven items of one shard due at different times, one not yet due, one final.
+    let shard = retry_shard("idx-0");
+    let ids: Vec<String> = (0..).map(|i| format!("idx-{i}")).filter(|id| retry_shard(id) == shard).take(9).collect();
+    for (i, id) in ids.iter().enumerate().take(7) {
+        (a.seed)(LogItem { retry_due_at: Some(NOW - 100 + i as i64), ..item_in(id, Status::Retrying) }).await;
+    }
+    (a.seed)(LogItem { retry_due_at: Some(NOW + 1), ..item_in(&ids[7], Status::InDoubt) }).await;
+    (a.seed)(item_in(&ids[8], Status::Sent)).await;
+
+    let mut seen = Vec::new();
+    let mut cursor: Option<DueCursor> = None;
+    for _ in 0..10 {
+        let (page, next) = a.index.due_page(shard, NOW, cursor.clone()).await.unwrap();
+        assert!(page.len() <= 3, "{}: pages of at most 3", a.name);
+        seen.extend(page.into_iter().map(|item| item.message_id));
+        match next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ids[..7], "{}: every due item once, in retry_due_at order", a.name);
+    let other = (shard + 1) % RETRY_SHARDS;
+    assert!(a.index.due_page(other, NOW, None).await.unwrap().0.is_empty(), "{}", a.name);
+}
+
+async fn the_sweep_takes_only_what_it_read(a: Adapters) {
+    let retrying = item_in("resched", Status::Retrying);
+    let dead =
+        LogItem { lease_owner: Some("dead".into()), lease_until: Some(NOW - 1), ..item_in("dead", Status::Sending) };
+    let live =
+        LogItem { lease_owner: Some("live".into()), lease_until: Some(NOW + 50), ..item_in("live", Status::Sending) };
+    for item in [&retrying, &dead, &live] {
+        (a.seed)(item.clone()).await;
+    }
+    assert!(a.index.sweep_take(&retrying, SweepAction::Reschedule, NOW, NOW + 300).await.unwrap(), "{}", a.name);
+    let item = a.log.get("resched").await.unwrap().unwrap();
+    assert_eq!((item.retry_due_at, item.updated_at), (Some(NOW + 300), Some(NOW)), "{}", a.name);
+    // Read before that take: the values no longer match.
+    assert!(!a.index.sweep_take(&retrying, SweepAction::Reschedule, NOW, NOW + 300).await.unwrap(), "{}", a.name);
+
+    assert!(!a.index.sweep_take(&live, SweepAction::MarkInDoubt, NOW, NOW + 300).await.unwrap(), "{}", a.name);
+    assert!(a.index.sweep_take(&dead, SweepAction::MarkInDoubt, NOW, NOW + 300).await.unwrap(), "{}", a.name);
+    let item = a.log.get("dead").await.unwrap().unwrap();
+    assert_eq!(
+        (item.status, item.next_attempt_at, item.retry_due_at),
+        (Some(Status::InDoubt), Some(NOW), Some(NOW + 300))
+    );
+    assert!(item.lease_owner.is_none() && item.lease_until.is_none(), "{}", a.name);
+
+    assert!(!a.index.sweep_take(&dead, SweepAction::FollowLease, NOW, NOW + 300).await.unwrap(), "{}", a.name);
+    assert!(a.index.sweep_take(&live, SweepAction::FollowLease, NOW, NOW + 300).await.unwrap(), "{}", a.name);
+    assert_eq!(a.log.get("live").await.unwrap().unwrap().retry_due_at, Some(NOW + 50), "{}", a.name);
+}
+
+fn report(sid: &str, twilio_status: &str, status: Status, rank: u8) -> StatusReport {
+    StatusReport {
+        sid: sid.into(),
+        twilio_status: twilio_status.into(),
+        rank,
+        status,
+        error_code: (status == Status::Undelivered).then_some(63016),
+        last_error: (status == Status::Undelivered).then(|| "63016: outside the window".into()),
+        now: NOW,
+    }
+}
+
+async fn status_callbacks_move_forward_only(a: Adapters) {
+    (a.seed)(LogItem {
+        lease_owner: Some("x".into()),
+        lease_until: Some(NOW + 10),
+        ..item_in("healed", Status::Sending)
+    })
+    .await;
+    (a.seed)(LogItem { twilio_sid: Some("SM1".into()), twilio_rank: Some(3), ..item_in("sent", Status::Sent) }).await;
+    (a.seed)(item_in("rejected", Status::Rejected)).await;
+    (a.seed)(item_in("dry", Status::DryRun)).await;
+
+    let CallbackWrite::Applied(before) =
+        a.callbacks.apply_status("healed", &report("SM9", "delivered", Status::Delivered, 4)).await.unwrap()
+    else {
+        panic!("{}: a callback heals an item in flight", a.name)
+    };
+    assert_eq!(before.status, Some(Status::Sending), "{}: the item as it was", a.name);
+    let item = a.log.get("healed").await.unwrap().unwrap();
+    assert_eq!(
+        (item.status, item.twilio_sid.as_deref(), item.twilio_rank),
+        (Some(Status::Delivered), Some("SM9"), Some(4))
+    );
+    assert_eq!((item.sent_at, item.delivered_at), (Some(NOW), Some(NOW)));
+    assert!(item.lease_owner.is_none() && item.retry_shard.is_none(), "{}", a.name);
+
+    let late = a.callbacks.apply_status("sent", &report("SM1", "sent", Status::Sent, 3)).await.unwrap();
+    assert!(matches!(late, CallbackWrite::Refused(Some(ref old)) if old.twilio_rank == Some(3)), "{}", a.name);
+    let other = a.callbacks.apply_status("sent", &report("SM2", "delivered", Status::Delivered, 4)).await.unwrap();
+    assert!(matches!(other, CallbackWrite::Refused(Some(ref old)) if old.twilio_sid.as_deref() == Some("SM1")));
+    let undelivered = report("SM1", "undelivered", Status::Undelivered, 4);
+    assert!(matches!(a.callbacks.apply_status("sent", &undelivered).await.unwrap(), CallbackWrite::Applied(_)));
+    let item = a.log.get("sent").await.unwrap().unwrap();
+    assert_eq!((item.status, item.last_error_code), (Some(Status::Undelivered), Some(63016)), "{}", a.name);
+    assert_eq!(item.last_error.as_deref(), Some("63016: outside the window"));
+    for name in ["rejected", "dry"] {
+        let written = a.callbacks.apply_status(name, &report("SM5", "sent", Status::Sent, 3)).await.unwrap();
+        assert!(matches!(written, CallbackWrite::Refused(Some(_))), "{}: {name}", a.name);
+    }
+    let absent = a.callbacks.apply_status("absent", &report("SM5", "sent", Status::Sent, 3)).await.unwrap();
+    assert_eq!(absent, CallbackWrite::Refused(None), "{}", a.name);
+
+    assert!(a.callbacks.add_extra_sid("sent", "SM2", NOW).await.unwrap(), "{}", a.name);
+    assert_eq!(a.log.get("sent").await.unwrap().unwrap().extra_sids, Some(vec!["SM2".to_owned()]));
+    assert!(!a.callbacks.add_extra_sid("absent", "SM2", NOW).await.unwrap(), "{}", a.name);
+}
+
+async fn consent_changes_are_decided_once_and_written_if_unchanged(a: Adapters) {
+    let phone = PhoneNumber::parse(PHONE).unwrap();
+    let change = |state, source| ConsentChange { state, source, has_evidence: true };
+    assert_eq!(a.consent.item(&phone).await.unwrap(), None, "{}", a.name);
+    assert_eq!(a.consent.current(&phone).await.unwrap(), None);
+    assert!(a
+        .consent
+        .change(&phone, change(ConsentState::OptedIn, ConsentSource::CsvImport), "f.csv:2", NOW)
+        .await
+        .unwrap());
+    let first = a.consent.item(&phone).await.unwrap().expect("written");
+    assert_eq!((first.state.as_str(), first.updated_at, first.history.len()), ("opted_in", NOW, 1), "{}", a.name);
+
+    // A parent's STOP; then a CSV import may not undo it.
+    assert!(a
+        .consent
+        .change(&phone, change(ConsentState::OptedOut, ConsentSource::WhatsappReply), "SMstop", NOW)
+        .await
+        .unwrap());
+    assert!(!a
+        .consent
+        .change(&phone, change(ConsentState::OptedIn, ConsentSource::CsvImport), "f.csv:3", NOW)
+        .await
+        .unwrap());
+    let current = a.consent.current(&phone).await.unwrap().unwrap();
+    assert_eq!(current.state, ConsentState::OptedOut, "{}", a.name);
+
+    // A write over a stale read is refused (the same second, another change in between).
+    let stale = a.consent.item(&phone).await.unwrap().unwrap();
+    assert!(a
+        .consent
+        .change(&phone, change(ConsentState::OptedIn, ConsentSource::WhatsappReply), "SMstart", NOW)
+        .await
+        .unwrap());
+    let over_stale = missive::domain::consent::plan_change(
+        PHONE,
+        Some(&stale),
+        change(ConsentState::OptedOut, ConsentSource::Cli),
+        "operator",
+        NOW,
+    )
+    .unwrap();
+    assert!(!a.consent.replace(&over_stale, Some(&stale)).await.unwrap(), "{}: stale read refused", a.name);
+    assert!(!a.consent.replace(&over_stale, None).await.unwrap(), "{}: 'no item' is stale too", a.name);
+
+    for i in 0..HISTORY_LIMIT {
+        let state = if i % 2 == 0 { ConsentState::OptedOut } else { ConsentState::OptedIn };
+        assert!(a
+            .consent
+            .change(&phone, change(state, ConsentSource::Cli), &format!("e{i}"), NOW + 1 + i as i64)
+            .await
+            .unwrap());
+    }
+    let item = a.consent.item(&phone).await.unwrap().unwrap();
+    assert_eq!(item.history.len(), HISTORY_LIMIT, "{}", a.name);
+    assert_eq!(item.history.last().map(|e| e.evidence.as_str()), Some(format!("e{}", HISTORY_LIMIT - 1).as_str()));
+}
