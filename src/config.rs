@@ -6,8 +6,10 @@
 
 use std::time::Duration;
 
+use crate::domain::budget::DailyBudget;
 use crate::domain::consent::ConsentPolicy;
 use crate::domain::policy::SendPolicy;
+use crate::domain::schedule::{QuietDays, QuietHours, SchoolCalendar};
 use crate::domain::twilio::Sender;
 use crate::secret::Secret;
 
@@ -37,6 +39,14 @@ pub const SEND_ENV_VARS: &[&str] = &[
     "GIVE_UP_HOURS",
     "CONSENT_POLICY",
     "RETENTION_DAYS",
+    "CAMPAIGN_TABLE",
+    "SCHOOL_TIMEZONE",
+    "QUIET_HOURS",
+    "QUIET_DAYS",
+    "QUIET_SPREAD_SECONDS",
+    "DAILY_RECIPIENT_LIMIT",
+    "URGENT_RESERVE",
+    "WINDOW_MARGIN_SECONDS",
 ];
 
 /// Variables read by `twilio-webhook`.
@@ -47,6 +57,10 @@ pub const WEBHOOK_ENV_VARS: &[&str] = &[
     "TWILIO_AUTH_TOKEN",
     "TWILIO_SECRET_ARN",
     "WEBHOOK_BASE_URL",
+    "INBOX_TABLE",
+    "RETENTION_DAYS",
+    "REPLIES_TOPIC_ARN",
+    "AUTO_REPLY_TEXT",
 ];
 
 /// Variables read by `retry-sweep`.
@@ -115,6 +129,33 @@ impl<'a> Env<'a> {
             });
         }
         Ok(value)
+    }
+
+    /// `SCHOOL_TIMEZONE`: an IANA name (default `Europe/Paris`).
+    pub fn school_timezone(&self) -> Result<chrono_tz::Tz, ConfigError> {
+        let raw = self.string_or("SCHOOL_TIMEZONE", "Europe/Paris");
+        raw.parse().map_err(|_| ConfigError::Invalid {
+            name: "SCHOOL_TIMEZONE",
+            reason: format!("unknown time zone {raw:?} (an IANA name such as Europe/Paris)"),
+        })
+    }
+
+    /// The school's calendar: `SCHOOL_TIMEZONE`, `QUIET_HOURS`, `QUIET_DAYS`,
+    /// `QUIET_SPREAD_SECONDS`.
+    pub fn school_calendar(&self) -> Result<SchoolCalendar, ConfigError> {
+        let quiet_hours = self
+            .optional("QUIET_HOURS")
+            .map(|raw| QuietHours::parse(&raw))
+            .transpose()
+            .map_err(|reason| ConfigError::Invalid { name: "QUIET_HOURS", reason })?;
+        let quiet_days = QuietDays::parse(&self.string_or("QUIET_DAYS", ""))
+            .map_err(|reason| ConfigError::Invalid { name: "QUIET_DAYS", reason })?;
+        Ok(SchoolCalendar {
+            timezone: self.school_timezone()?,
+            quiet_hours,
+            quiet_days,
+            spread_seconds: self.number_or("QUIET_SPREAD_SECONDS", 600, 0..=3600)? as u32,
+        })
     }
 
     pub fn flag(&self, name: &'static str) -> Result<bool, ConfigError> {
@@ -250,6 +291,12 @@ pub struct SendConfig {
     pub retention_days: i64,
     /// The numbers the send path's decisions read.
     pub policy: SendPolicy,
+    /// `CAMPAIGN_TABLE`: the campaigns (cancelled or not) and the daily budget's items.
+    pub campaign_table: String,
+    /// When messages may go: the school's time zone and quiet hours.
+    pub calendar: SchoolCalendar,
+    /// `DAILY_RECIPIENT_LIMIT` and `URGENT_RESERVE`; `None`: no budget.
+    pub budget: Option<DailyBudget>,
 }
 
 impl SendConfig {
@@ -286,9 +333,35 @@ impl SendConfig {
                 clock_skew_seconds: env.number_or("CLOCK_SKEW_SECONDS", 5, 0..=300)? as i64,
                 give_up_hours: env.number_or("GIVE_UP_HOURS", 24, 1..=24 * 14)? as i64,
                 consent_policy,
+                window_margin_seconds: env.number_or("WINDOW_MARGIN_SECONDS", 300, 0..=3600)? as i64,
             },
+            campaign_table: env.string_or("CAMPAIGN_TABLE", "Campaigns"),
+            calendar: env.school_calendar()?,
+            budget: daily_budget(env)?,
         })
     }
+}
+
+/// `DAILY_RECIPIENT_LIMIT` (empty: no budget) and `URGENT_RESERVE` (default 10 % of it).
+fn daily_budget(env: &Env) -> Result<Option<DailyBudget>, ConfigError> {
+    let Some(_) = env.optional("DAILY_RECIPIENT_LIMIT") else {
+        if env.optional("URGENT_RESERVE").is_some() {
+            return Err(ConfigError::Invalid {
+                name: "URGENT_RESERVE",
+                reason: "set without DAILY_RECIPIENT_LIMIT (a reserve of no limit)".into(),
+            });
+        }
+        return Ok(None);
+    };
+    let limit = env.number_or("DAILY_RECIPIENT_LIMIT", 0, 1..=10_000_000)? as u32;
+    let reserve = match env.optional("URGENT_RESERVE") {
+        Some(_) => Some(env.number_or("URGENT_RESERVE", 0, 0..=10_000_000)? as u32),
+        None => None,
+    };
+    DailyBudget::new(limit, reserve).map(Some).map_err(|reason| match reason.split_once(": ") {
+        Some(("URGENT_RESERVE", rest)) => ConfigError::Invalid { name: "URGENT_RESERVE", reason: rest.to_owned() },
+        _ => ConfigError::Invalid { name: "DAILY_RECIPIENT_LIMIT", reason },
+    })
 }
 
 /// Configuration of the `twilio-webhook` function.
@@ -298,6 +371,14 @@ pub struct WebhookConfig {
     pub consent_table: String,
     pub twilio: TwilioEnv,
     pub webhook_base_url: Option<String>,
+    /// `INBOX_TABLE`: the parents' replies.
+    pub inbox_table: String,
+    /// `RETENTION_DAYS`: how long a reply is kept (its `expires_at`).
+    pub retention_days: i64,
+    /// `REPLIES_TOPIC_ARN`: the SNS topic staff are told of replies on (none: not told).
+    pub replies_topic_arn: Option<String>,
+    /// `AUTO_REPLY_TEXT`: the TwiML answer to a reply (none: an empty answer).
+    pub auto_reply_text: Option<String>,
 }
 
 impl WebhookConfig {
@@ -312,6 +393,10 @@ impl WebhookConfig {
             consent_table: env.string_or("CONSENT_TABLE", "Consent"),
             twilio: TwilioEnv::from_env(env)?,
             webhook_base_url,
+            inbox_table: env.string_or("INBOX_TABLE", "Inbox"),
+            retention_days: env.number_or("RETENTION_DAYS", 365, 1..=3650)? as i64,
+            replies_topic_arn: env.optional("REPLIES_TOPIC_ARN"),
+            auto_reply_text: env.optional("AUTO_REPLY_TEXT"),
         })
     }
 }
@@ -378,6 +463,44 @@ mod tests {
         }
         let err = send_config(&[("SEND_QUEUE_URL", "http://q"), ("STATUS_CALLBACK_URL", "not a url")]).unwrap_err();
         assert!(err.to_string().starts_with("STATUS_CALLBACK_URL: "), "{err}");
+    }
+
+    #[test]
+    fn the_school_calendar_and_the_budget_name_their_variable() {
+        let config = send_config(&[("SEND_QUEUE_URL", "http://q")]).unwrap();
+        assert_eq!(config.calendar, SchoolCalendar::default(), "Europe/Paris, no quiet hours, spread 600");
+        assert_eq!((config.budget, config.campaign_table.as_str()), (None, "Campaigns"));
+        assert_eq!(config.policy.window_margin_seconds, 300);
+        let config = send_config(&[
+            ("SEND_QUEUE_URL", "http://q"),
+            ("SCHOOL_TIMEZONE", "America/Montreal"),
+            ("QUIET_HOURS", "20:00-07:30"),
+            ("QUIET_DAYS", "sat,sun"),
+            ("DAILY_RECIPIENT_LIMIT", "250"),
+        ])
+        .unwrap();
+        assert_eq!(config.calendar.timezone, chrono_tz::America::Montreal);
+        assert_eq!(config.calendar.quiet_hours.map(|q| q.to_string()).as_deref(), Some("20:00-07:30"));
+        assert_eq!(config.budget, Some(DailyBudget { limit: 250, reserve: 25 }));
+        let cases = [
+            (
+                "SCHOOL_TIMEZONE",
+                "Europe/Pariss",
+                "SCHOOL_TIMEZONE: unknown time zone \"Europe/Pariss\" (an IANA name such as Europe/Paris)",
+            ),
+            ("QUIET_HOURS", "8pm-7am", "QUIET_HOURS: expected HH:MM-HH:MM (such as 20:00-07:30), got \"8pm-7am\""),
+            ("QUIET_DAYS", "samedi", "QUIET_DAYS: unknown day \"samedi\" (expected mon, tue, wed, thu, fri, sat, sun)"),
+            ("URGENT_RESERVE", "3", "URGENT_RESERVE: set without DAILY_RECIPIENT_LIMIT (a reserve of no limit)"),
+            ("DAILY_RECIPIENT_LIMIT", "0", "DAILY_RECIPIENT_LIMIT: 0 is outside 1..=10000000"),
+        ];
+        for (name, value, expected) in cases {
+            let err = send_config(&[("SEND_QUEUE_URL", "http://q"), (name, value)]).unwrap_err();
+            assert_eq!(err.to_string(), expected);
+        }
+        let err =
+            send_config(&[("SEND_QUEUE_URL", "http://q"), ("DAILY_RECIPIENT_LIMIT", "5"), ("URGENT_RESERVE", "5")])
+                .unwrap_err();
+        assert_eq!(err.to_string(), "URGENT_RESERVE: 5 leaves nothing of the limit 5 to normal messages");
     }
 
     #[test]

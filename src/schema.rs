@@ -1,4 +1,4 @@
-//! The shape of the two DynamoDB tables, in one place.
+//! The shape of the DynamoDB tables (MessageLog, Consent, Campaigns, Inbox), in one place.
 //!
 //! The SAM template, the test set-up and the local pipeline all create the same tables; the
 //! template test compares `infra/template.yaml` with these definitions, so a key or an index
@@ -41,12 +41,14 @@ pub struct IndexDef {
     pub projection: Projection,
 }
 
-/// A table: its partition key, its indexes and its TTL attribute.
+/// A table: its keys, its indexes and its TTL attribute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TableDef {
-    /// The logical name used in the SAM template (`MessageLogTable`, `ConsentTable`).
+    /// The logical name used in the SAM template (`MessageLogTable`, `ConsentTable`, …).
     pub logical_id: &'static str,
     pub partition: (&'static str, KeyType),
+    /// The sort key, for a table that has one (Inbox).
+    pub sort: Option<(&'static str, KeyType)>,
     pub indexes: &'static [IndexDef],
     pub ttl_attribute: Option<&'static str>,
 }
@@ -63,6 +65,7 @@ pub use crate::domain::item::RETRY_SHARDS;
 pub const MESSAGE_LOG: TableDef = TableDef {
     logical_id: "MessageLogTable",
     partition: ("message_id", KeyType::String),
+    sort: None,
     indexes: &[
         IndexDef {
             name: RETRY_DUE_INDEX,
@@ -93,5 +96,36 @@ pub const MESSAGE_LOG: TableDef = TableDef {
     ttl_attribute: Some("expires_at"),
 };
 
-pub const CONSENT: TableDef =
-    TableDef { logical_id: "ConsentTable", partition: ("phone", KeyType::String), indexes: &[], ttl_attribute: None };
+pub const CONSENT: TableDef = TableDef {
+    logical_id: "ConsentTable",
+    partition: ("phone", KeyType::String),
+    sort: None,
+    indexes: &[],
+    ttl_attribute: None,
+};
+
+/// The campaigns, and the daily budget's hourly items (`#budget:…`, which expire).
+pub const CAMPAIGNS: TableDef = TableDef {
+    logical_id: "CampaignTable",
+    partition: ("campaign", KeyType::String),
+    sort: None,
+    indexes: &[],
+    ttl_attribute: Some("expires_at"),
+};
+
+/// Index name of the Inbox: a campaign's replies.
+pub const INBOX_BY_CAMPAIGN_INDEX: &str = "by-campaign";
+
+/// The parents' replies.
+pub const INBOX: TableDef = TableDef {
+    logical_id: "InboxTable",
+    partition: ("phone", KeyType::String),
+    sort: Some(("received_at_sid", KeyType::String)),
+    indexes: &[IndexDef {
+        name: INBOX_BY_CAMPAIGN_INDEX,
+        partition: ("campaign", KeyType::String),
+        sort: ("received_at_sid", KeyType::String),
+        projection: Projection::All,
+    }],
+    ttl_attribute: Some("expires_at"),
+};

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use aws_config::SdkConfig;
 
-use crate::adapters::dynamo::{DynamoConsent, DynamoMessageLog, RetryDueIndex};
+use crate::adapters::dynamo::{DynamoCampaigns, DynamoConsent, DynamoMessageLog, RetryDueIndex};
 use crate::adapters::secrets::{read_twilio_secret, SecretError, SecretsManagerSource};
 use crate::adapters::sqs::SqsSendQueue;
 use crate::adapters::twilio::TwilioClient;
@@ -60,8 +60,11 @@ pub async fn send_handler(config: SendConfig, aws: &SdkConfig) -> Result<SendHan
         tracing::warn!("STATUS_CALLBACK_URL is not set: no delivery tracking and no healing of lost answers");
     }
     let dynamo = aws_sdk_dynamodb::Client::new(aws);
+    let campaigns = Arc::new(DynamoCampaigns::new(dynamo.clone(), &config.campaign_table));
     Ok(SendHandler {
         log: Arc::new(DynamoMessageLog::new(dynamo.clone(), &config.message_log_table)),
+        campaigns: campaigns.clone(),
+        budget: campaigns,
         consent: Arc::new(DynamoConsent::new(dynamo, &config.consent_table)),
         queue: Arc::new(SqsSendQueue::new(aws_sdk_sqs::Client::new(aws), &config.send_queue_url)),
         messenger,

@@ -10,19 +10,21 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use missive::adapters::dynamo::{DynamoConsent, DynamoMessageLog, RetryDueIndex};
-use missive::adapters::memory::{MemoryConsent, MemoryMessageLog};
+use missive::adapters::dynamo::{DynamoCampaigns, DynamoConsent, DynamoMessageLog, RetryDueIndex};
+use missive::adapters::memory::{MemoryCampaigns, MemoryConsent, MemoryMessageLog};
 use missive::adapters::provision::create_table;
+use missive::domain::campaign::{CampaignAction, CampaignEvent, CampaignState};
 use missive::domain::consent::{ConsentChange, ConsentSource, ConsentState, HISTORY_LIMIT};
-use missive::domain::item::{retry_shard, RETRY_SHARDS};
+use missive::domain::item::{retry_shard, ContentKind, RETRY_SHARDS};
 use missive::domain::message::MessageId;
 use missive::domain::phone::PhoneNumber;
+use missive::domain::schedule::{Hold, HoldReason};
 use missive::domain::status::Status;
 use missive::ports::{
-    CallbackWrite, Conditional, ConsentStore, DueCursor, EarlyFinal, GiveBack, ItemIdentity, LogItem, MessageLog,
-    Outcome, RetryIndex, StatusCallbackLog, StatusReport, SweepAction, Take,
+    CallbackWrite, CampaignStore, Conditional, ConsentStore, DueCursor, EarlyFinal, GiveBack, ItemIdentity, LogItem,
+    MessageLog, Outcome, RecipientBudget, RetryIndex, StatusCallbackLog, StatusReport, SweepAction, Take,
 };
-use missive::schema::{CONSENT, MESSAGE_LOG};
+use missive::schema::{CAMPAIGNS, CONSENT, MESSAGE_LOG};
 
 const NOW: i64 = 1_800_000_000;
 const RETENTION_DAYS: i64 = 365;
@@ -37,6 +39,8 @@ struct Adapters {
     index: Arc<dyn RetryIndex>,
     callbacks: Arc<dyn StatusCallbackLog>,
     consent: Arc<dyn ConsentStore>,
+    campaigns: Arc<dyn CampaignStore>,
+    budget: Arc<dyn RecipientBudget>,
     seed: Seed,
 }
 
@@ -46,8 +50,11 @@ async fn dynamo(page_size: u32) -> Adapters {
     let client = aws_sdk_dynamodb::Client::new(&aws);
     let log_table = common::unique("ContractLog");
     let consent_table = common::unique("ContractConsent");
+    let campaign_table = common::unique("ContractCampaigns");
     create_table(&client, &log_table, &MESSAGE_LOG).await.expect("create MessageLog");
     create_table(&client, &consent_table, &CONSENT).await.expect("create Consent");
+    create_table(&client, &campaign_table, &CAMPAIGNS).await.expect("create Campaigns");
+    let campaigns = Arc::new(DynamoCampaigns::new(client.clone(), campaign_table));
     let log = DynamoMessageLog::new(client.clone(), &log_table);
     let seed_client = client.clone();
     let seed: Seed = Box::new(move |item: LogItem| {
@@ -68,6 +75,8 @@ async fn dynamo(page_size: u32) -> Adapters {
         callbacks: Arc::new(log.clone()),
         log: Arc::new(log),
         consent: Arc::new(DynamoConsent::new(client, consent_table)),
+        campaigns: campaigns.clone(),
+        budget: campaigns,
         seed,
     }
 }
@@ -82,6 +91,8 @@ fn memory(page_size: u32) -> Adapters {
         callbacks: Arc::new(log.clone()),
         log: Arc::new(log),
         consent: Arc::new(MemoryConsent::new()),
+        campaigns: Arc::new(MemoryCampaigns::new()),
+        budget: Arc::new(MemoryCampaigns::new()),
         seed: Box::new(move |item| {
             seeded.insert(item);
             Box::pin(async {})
@@ -121,6 +132,11 @@ contract!(
     the_sweep_takes_only_what_it_read,
     status_callbacks_move_forward_only,
     consent_changes_are_decided_once_and_written_if_unchanged,
+    a_hold_schedules_and_a_due_scheduled_item_is_claimed,
+    the_parents_window_only_moves_forward_and_survives_consent_changes,
+    a_reply_finds_the_phones_recent_items_and_the_last_answer_wins,
+    campaigns_are_created_enqueued_cancelled_and_resumed,
+    the_budget_keeps_a_set_of_phones_per_hour,
 );
 
 fn id(raw: &str) -> MessageId {
@@ -135,6 +151,7 @@ fn identity(message_id: &str) -> ItemIdentity {
         recipient_id: Some("p-1".into()),
         request: Some(format!("{{\"message_id\":\"{message_id}\"}}")),
         max_attempts: 3,
+        requested_by: Some("secretary".into()),
     }
 }
 
@@ -179,7 +196,9 @@ fn item_in(message_id: &str, status: Status) -> LogItem {
 }
 
 async fn a_claim_creates_the_item_once(a: Adapters) {
-    let first = applied(a.log.claim(&identity("m1"), &take("owner-1", NOW), RETENTION_DAYS).await.unwrap());
+    let first =
+        applied(a.log.claim(&identity("m1"), &take("owner-1", NOW), ContentKind::Body, RETENTION_DAYS).await.unwrap());
+    assert_eq!((first.content_kind, first.requested_by.as_deref()), (Some(ContentKind::Body), Some("secretary")));
     assert_eq!(first.status, Some(Status::Sending), "{}", a.name);
     assert_eq!(first.attempts, 1);
     assert_eq!(first.lease_owner.as_deref(), Some("owner-1"));
@@ -191,7 +210,9 @@ async fn a_claim_creates_the_item_once(a: Adapters) {
     assert_eq!((first.recipient_id.as_deref(), first.max_attempts), (Some("p-1"), Some(3)));
     assert!(first.request.is_some() && first.next_attempt_at.is_none());
 
-    let old = refused(a.log.claim(&identity("m1"), &take("owner-2", NOW + 1), RETENTION_DAYS).await.unwrap());
+    let old = refused(
+        a.log.claim(&identity("m1"), &take("owner-2", NOW + 1), ContentKind::Body, RETENTION_DAYS).await.unwrap(),
+    );
     assert_eq!(old, Some(first.clone()), "{}: the refusal returns the item as it was", a.name);
     assert_eq!(a.log.get("m1").await.unwrap(), Some(first));
     assert_eq!(a.log.get("nothing").await.unwrap(), None);
@@ -204,12 +225,14 @@ async fn a_due_retrying_item_is_claimed_again_and_nothing_else_is(a: Adapters) {
     (a.seed)(LogItem { next_attempt_at: Some(NOW - 1), ..item_in("doubt", Status::InDoubt) }).await;
     (a.seed)(item_in("sent", Status::Sent)).await;
 
-    let claimed = applied(a.log.claim(&identity("due"), &take("me", NOW), RETENTION_DAYS).await.unwrap());
+    let claimed =
+        applied(a.log.claim(&identity("due"), &take("me", NOW), ContentKind::Body, RETENTION_DAYS).await.unwrap());
     assert_eq!((claimed.attempts, claimed.status), (2, Some(Status::Sending)), "{}", a.name);
     assert_eq!(claimed.created_at, Some(NOW - 600), "the first take's fields stay");
     assert_eq!(claimed.next_attempt_at, None);
     for (name, status) in [("early", Status::Retrying), ("doubt", Status::InDoubt), ("sent", Status::Sent)] {
-        let old = refused(a.log.claim(&identity(name), &take("me", NOW), RETENTION_DAYS).await.unwrap());
+        let old =
+            refused(a.log.claim(&identity(name), &take("me", NOW), ContentKind::Body, RETENTION_DAYS).await.unwrap());
         assert_eq!(old.and_then(|o| o.status), Some(status), "{}: {name}", a.name);
     }
 }
@@ -282,11 +305,15 @@ async fn the_reconcile_claim_takes_due_doubts_and_dead_leases(a: Adapters) {
 async fn a_new_attempt_needs_the_lease_and_the_count_read(a: Adapters) {
     (a.seed)(LogItem { lease_owner: Some("me".into()), lease_until: Some(NOW + 100), ..item_in("m", Status::Sending) })
         .await;
-    refused(a.log.record_new_attempt(&id("m"), &take("other", NOW), 1).await.unwrap());
-    refused(a.log.record_new_attempt(&id("m"), &take("me", NOW), 2).await.unwrap());
-    let item = applied(a.log.record_new_attempt(&id("m"), &take("me", NOW), 1).await.unwrap());
+    refused(a.log.record_new_attempt(&id("m"), &take("other", NOW), 1, ContentKind::Template).await.unwrap());
+    refused(a.log.record_new_attempt(&id("m"), &take("me", NOW), 2, ContentKind::Template).await.unwrap());
+    let item = applied(a.log.record_new_attempt(&id("m"), &take("me", NOW), 1, ContentKind::Template).await.unwrap());
     assert_eq!((item.attempts, item.attempt_started_at, item.updated_at), (2, Some(NOW), Some(NOW)), "{}", a.name);
-    assert_eq!(refused(a.log.record_new_attempt(&id("absent"), &take("me", NOW), 0).await.unwrap()), None);
+    assert_eq!(item.content_kind, Some(ContentKind::Template), "{}: what the new attempt sends", a.name);
+    assert_eq!(
+        refused(a.log.record_new_attempt(&id("absent"), &take("me", NOW), 0, ContentKind::Template).await.unwrap()),
+        None
+    );
 }
 
 async fn each_outcome_writes_its_attributes_under_the_lease(a: Adapters) {
@@ -517,7 +544,12 @@ async fn consent_changes_are_decided_once_and_written_if_unchanged(a: Adapters) 
         .await
         .unwrap());
     let first = a.consent.item(&phone).await.unwrap().expect("written");
-    assert_eq!((first.state.as_str(), first.updated_at, first.history.len()), ("opted_in", NOW, 1), "{}", a.name);
+    assert_eq!(
+        (first.state.as_deref().unwrap_or_default(), first.updated_at, first.history.len()),
+        ("opted_in", Some(NOW), 1),
+        "{}",
+        a.name
+    );
 
     // A parent's STOP; then a CSV import may not undo it.
     assert!(a
@@ -562,4 +594,155 @@ async fn consent_changes_are_decided_once_and_written_if_unchanged(a: Adapters) 
     let item = a.consent.item(&phone).await.unwrap().unwrap();
     assert_eq!(item.history.len(), HISTORY_LIMIT, "{}", a.name);
     assert_eq!(item.history.last().map(|e| e.evidence.as_str()), Some(format!("e{}", HISTORY_LIMIT - 1).as_str()));
+}
+
+async fn a_hold_schedules_and_a_due_scheduled_item_is_claimed(a: Adapters) {
+    let hold = Hold { until: NOW + 3600, reason: HoldReason::QuietHours };
+    let item = applied(a.log.hold(&identity("h"), &hold, NOW, RETENTION_DAYS).await.unwrap());
+    assert_eq!((item.status, item.attempts), (Some(Status::Scheduled), 0), "{}", a.name);
+    assert_eq!(
+        (item.next_attempt_at, item.retry_due_at, item.released_at),
+        (Some(NOW + 3600), Some(NOW + 3600), Some(NOW + 3600))
+    );
+    assert_eq!(
+        (item.retry_shard, item.created_at),
+        (Some(retry_shard("h")), Some(NOW)),
+        "{}: in the retry index",
+        a.name
+    );
+    // Held again (a later copy, the budget): the same item, a new time.
+    let later = Hold { until: NOW + 7200, reason: HoldReason::Budget };
+    let item = applied(a.log.hold(&identity("h"), &later, NOW + 10, RETENTION_DAYS).await.unwrap());
+    assert_eq!((item.next_attempt_at, item.created_at), (Some(NOW + 7200), Some(NOW)), "{}", a.name);
+    // Not claimable before its time; claimable once due, released_at kept.
+    refused(a.log.claim(&identity("h"), &take("me", NOW + 7000), ContentKind::Body, RETENTION_DAYS).await.unwrap());
+    let claimed =
+        applied(a.log.claim(&identity("h"), &take("me", NOW + 7200), ContentKind::Body, RETENTION_DAYS).await.unwrap());
+    assert_eq!((claimed.status, claimed.attempts, claimed.released_at), (Some(Status::Sending), 1, Some(NOW + 7200)));
+    // A hold never replaces an item in flight or final; a cancel ends a scheduled one.
+    refused(a.log.hold(&identity("h"), &later, NOW, RETENTION_DAYS).await.unwrap());
+    applied(a.log.hold(&identity("c"), &hold, NOW, RETENTION_DAYS).await.unwrap());
+    let cancelled = applied(
+        a.log
+            .record_early_final(&identity("c"), EarlyFinal::Cancelled, "campaign trip cancelled", NOW, RETENTION_DAYS)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(cancelled.status, Some(Status::Cancelled), "{}", a.name);
+    assert!(cancelled.retry_shard.is_none() && cancelled.next_attempt_at.is_none(), "{}: out of the index", a.name);
+    refused(
+        a.log.record_early_final(&identity("c"), EarlyFinal::Cancelled, "again", NOW, RETENTION_DAYS).await.unwrap(),
+    );
+    // A status callback never names a cancelled message.
+    let written = a.callbacks.apply_status("c", &report("SM1", "sent", Status::Sent, 3)).await.unwrap();
+    assert!(matches!(written, CallbackWrite::Refused(Some(_))), "{}", a.name);
+}
+
+async fn the_parents_window_only_moves_forward_and_survives_consent_changes(a: Adapters) {
+    let phone = PhoneNumber::parse(PHONE).unwrap();
+    assert!(a.consent.record_inbound(&phone, NOW).await.unwrap(), "{}", a.name);
+    let bare = a.consent.item(&phone).await.unwrap().expect("an item without state");
+    assert_eq!((bare.state, bare.last_inbound_at, bare.history.len()), (None, Some(NOW), 0), "{}", a.name);
+    assert_eq!(a.consent.current(&phone).await.unwrap(), None, "{}: no state reads as missing", a.name);
+    assert!(!a.consent.record_inbound(&phone, NOW - 5).await.unwrap(), "{}: an older message", a.name);
+    assert!(!a.consent.record_inbound(&phone, NOW).await.unwrap(), "{}: the same message again", a.name);
+    let change =
+        ConsentChange { state: ConsentState::OptedIn, source: ConsentSource::WhatsappReply, has_evidence: true };
+    assert!(a.consent.change(&phone, change, "SMstart", NOW + 1).await.unwrap(), "{}", a.name);
+    let item = a.consent.item(&phone).await.unwrap().unwrap();
+    assert_eq!((item.state.as_deref(), item.last_inbound_at), (Some("opted_in"), Some(NOW)), "{}", a.name);
+    assert!(a.consent.record_inbound(&phone, NOW + 60).await.unwrap());
+    assert_eq!(a.consent.item(&phone).await.unwrap().unwrap().last_inbound_at, Some(NOW + 60));
+    // A consent write over a read made before the window moved is refused, then decided again.
+    let stale = item;
+    let over = missive::domain::consent::plan_change(PHONE, Some(&stale), change, "x", NOW + 61).unwrap();
+    assert!(!a.consent.replace(&over, Some(&stale)).await.unwrap(), "{}: the window moved since the read", a.name);
+}
+
+async fn a_reply_finds_the_phones_recent_items_and_the_last_answer_wins(a: Adapters) {
+    for (i, id) in ["r-old", "r-mid", "r-new"].iter().enumerate() {
+        (a.seed)(LogItem {
+            created_at: Some(NOW - 300 + i as i64 * 100),
+            twilio_sid: Some(format!("SM{i}")),
+            ..item_in(id, Status::Sent)
+        })
+        .await;
+    }
+    (a.seed)(LogItem { phone: Some("+33612345679".into()), ..item_in("other", Status::Sent) }).await;
+    let recent = a.callbacks.recent_for_phone(PHONE, 2).await.unwrap();
+    let ids: Vec<&str> = recent.iter().map(|r| r.message_id.as_str()).collect();
+    assert_eq!(ids, ["r-new", "r-mid"], "{}: newest first, at most the limit", a.name);
+    assert_eq!(recent[0].twilio_sid.as_deref(), Some("SM2"));
+    assert_eq!(recent[0].status, Some(Status::Sent));
+    assert_eq!(a.callbacks.campaign_of("r-new").await.unwrap().as_deref(), Some("trip"), "{}", a.name);
+    assert_eq!(a.callbacks.campaign_of("absent").await.unwrap(), None);
+
+    assert!(a.callbacks.record_ack("r-new", "yes", NOW).await.unwrap(), "{}", a.name);
+    assert!(a.callbacks.record_ack("r-new", "no", NOW + 5).await.unwrap(), "{}: a later answer wins", a.name);
+    assert!(!a.callbacks.record_ack("r-new", "yes", NOW + 1).await.unwrap(), "{}: an older one does not", a.name);
+    let item = a.log.get("r-new").await.unwrap().unwrap();
+    assert_eq!((item.ack.as_deref(), item.ack_at), (Some("no"), Some(NOW + 5)), "{}", a.name);
+    assert!(!a.callbacks.record_ack("absent", "yes", NOW).await.unwrap(), "{}", a.name);
+}
+
+async fn campaigns_are_created_enqueued_cancelled_and_resumed(a: Adapters) {
+    let created = a.campaigns.record_enqueued("trip", "secretary", Some("Museum trip"), 30, NOW).await.unwrap();
+    assert_eq!(
+        (created.state, created.enqueued, created.created_by.as_str()),
+        (CampaignState::Active, 30, "secretary")
+    );
+    assert_eq!(created.history.len(), 1, "{}", a.name);
+    assert_eq!(created.history[0].action, CampaignAction::Created);
+    let more = a.campaigns.record_enqueued("trip", "head", None, 2, NOW + 10).await.unwrap();
+    assert_eq!((more.enqueued, more.created_by.as_str(), more.created_at), (32, "secretary", NOW), "{}", a.name);
+    assert_eq!(more.description.as_deref(), Some("Museum trip"), "{}: kept", a.name);
+    assert_eq!(more.history.last().map(|e| e.action), Some(CampaignAction::Enqueued));
+
+    assert_eq!(a.campaigns.set_cancelled("nothing", true, "head", "x", NOW).await.unwrap(), None, "{}", a.name);
+    let cancelled = a.campaigns.set_cancelled("trip", true, "head", "wrong date", NOW + 20).await.unwrap().unwrap();
+    assert!(cancelled.is_cancelled(), "{}", a.name);
+    assert_eq!(cancelled.cancel_note(), "campaign trip cancelled by head: wrong date");
+    let resumed = a.campaigns.set_cancelled("trip", false, "head", "date fixed", NOW + 30).await.unwrap().unwrap();
+    assert_eq!((resumed.state, resumed.cancelled_by), (CampaignState::Active, None), "{}", a.name);
+    let actions: Vec<CampaignAction> = resumed.history.iter().map(|e| e.action).collect();
+    assert_eq!(
+        actions,
+        [CampaignAction::Created, CampaignAction::Enqueued, CampaignAction::Cancelled, CampaignAction::Resumed]
+    );
+
+    for i in 0..55 {
+        let event = CampaignEvent {
+            action: CampaignAction::Requeued,
+            at: NOW + 100 + i,
+            by: "head".into(),
+            detail: format!("round {i}"),
+        };
+        assert!(a.campaigns.add_event("trip", event).await.unwrap());
+    }
+    let trip = a.campaigns.get("trip").await.unwrap().unwrap();
+    assert_eq!(trip.history.len(), 50, "{}: the last 50 kept", a.name);
+    assert_eq!(trip.history.last().map(|e| e.detail.as_str()), Some("round 54"));
+    assert!(!a.campaigns.add_event("nothing", trip.history[0].clone()).await.unwrap());
+
+    a.campaigns.record_enqueued("closure", "secretary", None, 5, NOW + 1000).await.unwrap();
+    let many = a.campaigns.get_many(&["trip".into(), "closure".into(), "nothing".into()]).await.unwrap();
+    assert_eq!(many.len(), 2, "{}: absent ones left out", a.name);
+    let listed: Vec<String> = a.campaigns.list().await.unwrap().into_iter().map(|c| c.campaign).collect();
+    assert_eq!(listed, ["closure", "trip"], "{}: newest first", a.name);
+}
+
+async fn the_budget_keeps_a_set_of_phones_per_hour(a: Adapters) {
+    a.budget.add("#budget:2026-12-04T07", "+33612345678", NOW + 90_000).await.unwrap();
+    a.budget.add("#budget:2026-12-04T07", "+33612345679", NOW + 90_000).await.unwrap();
+    a.budget.add("#budget:2026-12-04T07", "+33612345678", NOW + 90_000).await.unwrap();
+    a.budget.add("#budget:2026-12-04T08", "+33612345670", NOW + 93_600).await.unwrap();
+    let keys =
+        ["#budget:2026-12-04T07".to_owned(), "#budget:2026-12-04T08".to_owned(), "#budget:2026-12-04T09".to_owned()];
+    let mut phones = a.budget.phones(&keys).await.unwrap();
+    assert_eq!(phones.len(), 2, "{}: absent hours left out", a.name);
+    let mut seven = phones.remove("#budget:2026-12-04T07").unwrap();
+    seven.sort();
+    assert_eq!(seven, ["+33612345678", "+33612345679"], "{}: a set", a.name);
+    // Budget items are not campaigns.
+    assert!(a.campaigns.list().await.unwrap().is_empty(), "{}", a.name);
 }

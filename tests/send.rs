@@ -8,6 +8,7 @@ use common::*;
 use fake_twilio::Fault;
 use missive::config::ConfigError;
 use missive::domain::consent::ConsentState;
+use missive::domain::item::ContentKind;
 use missive::domain::message::MessageId;
 use missive::domain::phone::PhoneNumber;
 use missive::domain::status::Status;
@@ -315,9 +316,10 @@ async fn crashed_claim_started(env: &TestEnv, id: &str, body: &str, started_ago:
         recipient_id: None,
         request: Some(body.to_owned()),
         max_attempts: 3,
+        requested_by: None,
     };
     let take = Take { owner: "crashed".into(), now: now - started_ago, lease_until: now - 1, due: now };
-    let claimed = env.log().claim(&identity, &take, 365).await.unwrap();
+    let claimed = env.log().claim(&identity, &take, ContentKind::Body, 365).await.unwrap();
     assert!(matches!(claimed, missive::ports::Conditional::Applied(_)));
 }
 
@@ -365,9 +367,10 @@ async fn a_live_lease_held_elsewhere_is_left_alone() {
         recipient_id: None,
         request: Some(body.clone()),
         max_attempts: 3,
+        requested_by: None,
     };
     let take = Take { owner: "other".into(), now, lease_until: now + 120, due: now };
-    env.log().claim(&identity, &take, 365).await.unwrap();
+    env.log().claim(&identity, &take, ContentKind::Body, 365).await.unwrap();
     let handler = env.send_handler().await;
     assert!(failures(&env.run_send(&handler, &[body]).await).is_empty());
     let item = env.item("held-1").await;
@@ -403,7 +406,10 @@ async fn a_21610_fails_and_records_the_opt_out() {
     env.run_send(&handler, &[body_message("unsub-1", PHONE, "x")]).await;
     assert_eq!(sent_status(&env.item("unsub-1").await), Status::Failed);
     let consent = env.consent().item(&PhoneNumber::parse(PHONE).unwrap()).await.unwrap().unwrap();
-    assert_eq!((consent.state.as_str(), consent.source.as_deref()), ("opted_out", Some("twilio-21610")));
+    assert_eq!(
+        (consent.state.as_deref().unwrap_or_default(), consent.source.as_deref()),
+        ("opted_out", Some("twilio-21610"))
+    );
     assert_eq!(consent.history.len(), 2);
     env.run_send(&handler, &[body_message("unsub-2", PHONE, "x")]).await;
     assert_eq!(sent_status(&env.item("unsub-2").await), Status::Skipped);

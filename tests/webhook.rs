@@ -6,6 +6,7 @@ mod common;
 use base64::Engine as _;
 use common::*;
 use missive::config::ConfigError;
+use missive::domain::item::ContentKind;
 use missive::domain::message::MessageId;
 use missive::domain::phone::PhoneNumber;
 use missive::domain::signature;
@@ -325,7 +326,7 @@ async fn unknown_routes_other_methods_and_non_form_bodies_write_nothing() {
     let mut stop_get = stop;
     stop_get.method = "PUT".into();
     assert_eq!(handler.handle(&stop_get).await.status, 405);
-    assert_eq!(consent_of(&env, PHONE).await.unwrap().state, "opted_in", "no consent written");
+    assert_eq!(consent_of(&env, PHONE).await.unwrap().state.as_deref(), Some("opted_in"), "no consent written");
 }
 
 fn inbound_request(env: &TestEnv, from: &str, body: &str) -> WebhookRequest {
@@ -435,7 +436,7 @@ async fn failed_with_63016_is_undelivered_with_the_code() {
     assert_eq!(item.status, Some(Status::Undelivered));
     assert_eq!((item.twilio_status.as_deref(), item.last_error_code), (Some("failed"), Some(63016)));
     assert!(item.last_error.as_deref().is_some_and(|e| e.starts_with("63016: ")), "{:?}", item.last_error);
-    assert!(consent_of(&env, PHONE).await.unwrap().state == "opted_in", "63016 is no opt-out");
+    assert!(consent_of(&env, PHONE).await.unwrap().state.as_deref() == Some("opted_in"), "63016 is no opt-out");
     // A `delivered` has the same rank: it does not overwrite the failure.
     post_status(&env, &handler, "undeliv-1", &sid, "delivered").await;
     assert_eq!(env.item("undeliv-1").await.status, Some(Status::Undelivered), "same rank: nothing");
@@ -455,7 +456,10 @@ async fn an_undelivered_21610_records_the_opt_out() {
     let item = env.item("unsub-1").await;
     assert_eq!((item.status, item.last_error_code), (Some(Status::Undelivered), Some(21610)));
     let consent = consent_of(&env, PHONE).await.unwrap();
-    assert_eq!((consent.state.as_str(), consent.source.as_deref()), ("opted_out", Some("twilio-21610")));
+    assert_eq!(
+        (consent.state.as_deref().unwrap_or_default(), consent.source.as_deref()),
+        ("opted_out", Some("twilio-21610"))
+    );
     assert_eq!(consent.evidence.as_deref(), Some(sid.as_str()));
     assert_eq!(consent.history.len(), 2);
     // A replay changes nothing, not even the consent history.
@@ -477,7 +481,7 @@ fn unsubscribed_params(sid: &str) -> Vec<(&str, &str)> {
 /// The parts of a Consent record a change would move.
 fn consent_summary(
     item: &missive::domain::consent::ConsentItem,
-) -> (String, Option<String>, Option<String>, i64, usize) {
+) -> (Option<String>, Option<String>, Option<String>, Option<i64>, usize) {
     (item.state.clone(), item.source.clone(), item.evidence.clone(), item.updated_at, item.history.len())
 }
 
@@ -491,13 +495,16 @@ async fn a_replayed_21610_after_start_leaves_the_parent_opted_in() {
     let (response, metrics) = post_callback(&env, &handler, "unsub-start-1", &params).await;
     assert!(ok_empty(&response));
     assert_eq!(metrics.get("OptOut"), 1.0);
-    assert_eq!(consent_of(&env, PHONE).await.unwrap().state, "opted_out");
+    assert_eq!(consent_of(&env, PHONE).await.unwrap().state.as_deref(), Some("opted_out"));
 
     // The parent comes back with START: opted in by their own keyword.
     let start = inbound(&env, &handler, PHONE, "START", "SMstartagain00000000000000000000").await;
     assert_eq!(start.body, missive::handlers::webhook::twiml(Some(OPT_IN_REPLY)));
     let opted_in = consent_of(&env, PHONE).await.unwrap();
-    assert_eq!((opted_in.state.as_str(), opted_in.source.as_deref()), ("opted_in", Some("whatsapp-reply")));
+    assert_eq!(
+        (opted_in.state.as_deref().unwrap_or_default(), opted_in.source.as_deref()),
+        ("opted_in", Some("whatsapp-reply"))
+    );
 
     // Twilio replays the old 21610 report: its write is refused (rank not above), and the
     // opt-out it carried is already in the history. Nothing changes.
@@ -522,7 +529,7 @@ async fn a_21610_retried_after_a_failed_consent_write_still_records_the_opt_out(
     let (response, _) = post_callback(&env, &broken, "unsub-retry-1", &params).await;
     assert_eq!(response.status, 500, "Twilio is asked to retry");
     assert_eq!(env.item("unsub-retry-1").await.status, Some(Status::Undelivered));
-    assert_eq!(consent_of(&env, PHONE).await.unwrap().state, "opted_in");
+    assert_eq!(consent_of(&env, PHONE).await.unwrap().state.as_deref(), Some("opted_in"));
 
     // Twilio's retry: the MessageLog write is refused now, but the opt-out was never recorded.
     let handler = env.webhook_handler().await;
@@ -531,7 +538,7 @@ async fn a_21610_retried_after_a_failed_consent_write_still_records_the_opt_out(
     assert_eq!(metrics.get("OptOut"), 1.0);
     let consent = consent_of(&env, PHONE).await.unwrap();
     assert_eq!(
-        (consent.state.as_str(), consent.source.as_deref(), consent.evidence.as_deref()),
+        (consent.state.as_deref().unwrap_or_default(), consent.source.as_deref(), consent.evidence.as_deref()),
         ("opted_out", Some("twilio-21610"), Some(sid.as_str()))
     );
 }
@@ -547,9 +554,13 @@ async fn a_callback_before_the_outcome_write_heals_the_item() {
         recipient_id: Some("p-1".into()),
         request: Some(body_message("trip:p-1", PHONE, "x")),
         max_attempts: 3,
+        requested_by: None,
     };
     let take = Take { owner: "sender".into(), now, lease_until: now + 120, due: now + 5 };
-    assert!(matches!(env.log().claim(&identity, &take, 365).await.unwrap(), Conditional::Applied(_)));
+    assert!(matches!(
+        env.log().claim(&identity, &take, ContentKind::Body, 365).await.unwrap(),
+        Conditional::Applied(_)
+    ));
     let claimed = env.item("trip:p-1").await;
     assert_eq!((claimed.status, claimed.twilio_sid.as_deref()), (Some(Status::Sending), None));
     assert!(claimed.retry_shard.is_some() && claimed.lease_owner.is_some());
@@ -661,7 +672,7 @@ async fn rejected_and_dry_run_items_refuse_callbacks() {
     post_callback(&env, &handler, "dry-1", &params).await;
     assert_eq!(env.item("rej-1").await, rejected);
     assert_eq!(env.item("dry-1").await, dry_item);
-    assert_eq!(consent_of(&env, PHONE).await.unwrap().state, "opted_in");
+    assert_eq!(consent_of(&env, PHONE).await.unwrap().state.as_deref(), Some("opted_in"));
 }
 
 #[tokio::test]
@@ -675,9 +686,10 @@ async fn healing_a_failed_item_is_a_missed_reconcile() {
         recipient_id: None,
         request: None,
         max_attempts: 1,
+        requested_by: None,
     };
     let take = Take { owner: "t".into(), now, lease_until: now + 120, due: now };
-    env.log().claim(&identity, &take, 365).await.unwrap();
+    env.log().claim(&identity, &take, ContentKind::Body, 365).await.unwrap();
     let outcome = Outcome::Final {
         status: Status::Failed,
         last_error: "in doubt and not found at Twilio".into(),
@@ -721,7 +733,7 @@ async fn opt_out_keywords_stop_the_parent_and_start_resumes() {
         assert!(response.body.contains("l&apos;école"), "escaped: {}", response.body);
         let consent = consent_of(&env, &parent).await.unwrap();
         assert_eq!(
-            (consent.state.as_str(), consent.source.as_deref()),
+            (consent.state.as_deref().unwrap_or_default(), consent.source.as_deref()),
             ("opted_out", Some("whatsapp-reply")),
             "{body:?}"
         );
@@ -743,7 +755,10 @@ async fn opt_out_keywords_stop_the_parent_and_start_resumes() {
     let response = inbound(&env, &handler, &parent, "Start", "SMstart0000000000000000000000000").await;
     assert_eq!(response.body, missive::handlers::webhook::twiml(Some(OPT_IN_REPLY)));
     let consent = consent_of(&env, &parent).await.unwrap();
-    assert_eq!((consent.state.as_str(), consent.source.as_deref()), ("opted_in", Some("whatsapp-reply")));
+    assert_eq!(
+        (consent.state.as_deref().unwrap_or_default(), consent.source.as_deref()),
+        ("opted_in", Some("whatsapp-reply"))
+    );
     assert_eq!(consent.evidence.as_deref(), Some("SMstart0000000000000000000000000"));
     env.run_send(&send, &[body_message("after-start", &parent, "Bonjour")]).await;
     assert_eq!(env.item("after-start").await.status, Some(Status::Sent));
@@ -762,7 +777,7 @@ async fn opt_out_type_help_and_other_bodies() {
     let response = handler.handle_counted(&signed_post(&env.auth_token(), INBOUND, "", &params), &metrics).await;
     assert_eq!(response.body, missive::handlers::webhook::twiml(Some(OPT_OUT_REPLY)));
     assert_eq!(metrics.get("OptOut"), 1.0);
-    assert_eq!(consent_of(&env, &parent).await.unwrap().state, "opted_out");
+    assert_eq!(consent_of(&env, &parent).await.unwrap().state.as_deref(), Some("opted_out"));
 
     let help = inbound(&env, &handler, &parent, "help", "SMhelp").await;
     assert!(
@@ -781,7 +796,7 @@ async fn opt_out_type_help_and_other_bodies() {
     let yes = handler.handle_counted(&inbound_request(&env, &parent, "oui !"), &metrics).await;
     assert_eq!(yes.body, missive::handlers::webhook::twiml(Some(OPT_IN_REPLY)));
     assert_eq!(metrics.get("OptIn"), 1.0);
-    assert_eq!(consent_of(&env, &parent).await.unwrap().state, "opted_in");
+    assert_eq!(consent_of(&env, &parent).await.unwrap().state.as_deref(), Some("opted_in"));
 }
 
 #[tokio::test]
@@ -815,7 +830,7 @@ async fn an_erasure_outlasts_stop_21610_and_start() {
     assert_eq!(start.body, "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>");
     let after = consent_of(&env, parent.as_str()).await.unwrap();
     assert_eq!(consent_summary(&after), consent_summary(&erased), "still the bare suppression record");
-    assert_eq!((after.state.as_str(), after.source.as_deref()), ("opted_out", Some("erasure")));
+    assert_eq!((after.state.as_deref().unwrap_or_default(), after.source.as_deref()), ("opted_out", Some("erasure")));
 }
 
 #[tokio::test]
@@ -855,7 +870,10 @@ async fn an_erased_parent_cannot_opt_in_by_keyword() {
     let response = inbound(&env, &handler, parent.as_str(), "START", "SMerased").await;
     assert_eq!(response.body, "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>");
     let consent = consent_of(&env, parent.as_str()).await.unwrap();
-    assert_eq!((consent.state.as_str(), consent.source.as_deref()), ("opted_out", Some("erasure")));
+    assert_eq!(
+        (consent.state.as_deref().unwrap_or_default(), consent.source.as_deref()),
+        ("opted_out", Some("erasure"))
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -911,8 +929,12 @@ async fn the_sample_events_run_through_the_handler() {
         recipient_id: None,
         request: None,
         max_attempts: 3,
+        requested_by: None,
     };
-    env.log().claim(&identity, &Take { owner: "o".into(), now, lease_until: now + 120, due: now }, 365).await.unwrap();
+    env.log()
+        .claim(&identity, &Take { owner: "o".into(), now, lease_until: now + 120, due: now }, ContentKind::Body, 365)
+        .await
+        .unwrap();
 
     let response = handler.handle_lambda(event("webhook-status-delivered.json")).await;
     assert_eq!(response.status(), 200);
@@ -925,5 +947,5 @@ async fn the_sample_events_run_through_the_handler() {
     let body = String::from_utf8(stop.body).unwrap();
     let from =
         url::form_urlencoded::parse(body.as_bytes()).find(|(k, _)| k == "From").map(|(_, v)| v.into_owned()).unwrap();
-    assert_eq!(consent_of(&env, &from).await.unwrap().state, "opted_out");
+    assert_eq!(consent_of(&env, &from).await.unwrap().state.as_deref(), Some("opted_out"));
 }

@@ -22,10 +22,11 @@ pub enum Written {
 /// A record as shown in reports of rows left alone.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Current {
-    pub state: String,
+    /// `None`: an item that only keeps the parent's window (no consent recorded).
+    pub state: Option<String>,
     pub source: Option<String>,
     pub evidence: Option<String>,
-    pub updated_at: i64,
+    pub updated_at: Option<i64>,
 }
 
 impl From<&ConsentItem> for Current {
@@ -49,7 +50,7 @@ pub async fn import(
     now: i64,
 ) -> Result<Written, StoreError> {
     let existing = store.item(phone).await?;
-    if existing.as_ref().is_some_and(|item| item.state == state.as_str()) {
+    if existing.as_ref().is_some_and(|item| item.state.as_deref() == Some(state.as_str())) {
         return Ok(Written::Unchanged);
     }
     let change = ConsentChange { state, source: ConsentSource::CsvImport, has_evidence: true };
@@ -59,10 +60,10 @@ pub async fn import(
     // Refused: show the record that refused it (read again: it may have changed meanwhile).
     let current = store.item(phone).await?.or(existing);
     Ok(Written::LeftAlone(current.as_ref().map(Current::from).unwrap_or(Current {
-        state: "unknown".into(),
+        state: None,
         source: None,
         evidence: None,
-        updated_at: 0,
+        updated_at: None,
     })))
 }
 
@@ -75,6 +76,6 @@ pub fn why_left_alone(current: &Current) -> String {
             "the parent opted out themselves ({source}{}); only the parent, or `missive consent set --optin --evidence`, can undo it",
             current.evidence.as_deref().map(|e| format!(", {e}")).unwrap_or_default()
         ),
-        _ => format!("the record ({}, {source}) takes precedence", current.state),
+        _ => format!("the record ({}, {source}) takes precedence", current.state.as_deref().unwrap_or("no state")),
     }
 }

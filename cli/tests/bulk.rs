@@ -80,10 +80,10 @@ async fn skip_invalid_sends_the_valid_rows_and_records_consent_with_evidence() {
     assert_eq!(bodies[0]["campaign"], "trip");
 
     let a1 = env.consent_item(&phone(101)).await.expect("consent of a1");
-    assert_eq!((a1.state.as_str(), a1.source.as_deref()), ("opted_in", Some("csv-import")));
+    assert_eq!((a1.state.as_deref().unwrap_or_default(), a1.source.as_deref()), ("opted_in", Some("csv-import")));
     assert_eq!(a1.evidence.as_deref(), Some("parents.csv:2"));
     let a2 = env.consent_item(&phone(102)).await.expect("consent of a2");
-    assert_eq!((a2.state.as_str(), a2.evidence.as_deref()), ("opted_out", Some("parents.csv:3")));
+    assert_eq!((a2.state.as_deref().unwrap_or_default(), a2.evidence.as_deref()), ("opted_out", Some("parents.csv:3")));
 }
 
 #[tokio::test]
@@ -97,10 +97,10 @@ async fn a_parents_own_opt_out_is_left_alone_and_reported() {
     assert!(run.stdout.contains("consent: 3 recorded, 0 unchanged, 1 left alone"), "{}", run.stdout);
     assert!(run.stdout.contains("line 5 (a7, +33*******07): whatsapp_optin=true not applied: the parent opted out themselves (whatsapp-reply, SM0001)"), "{}", run.stdout);
     let a7 = env.consent_item(&phone(107)).await.unwrap();
-    assert_eq!((a7.state.as_str(), a7.source.as_deref()), ("opted_out", Some("whatsapp-reply")));
+    assert_eq!((a7.state.as_deref().unwrap_or_default(), a7.source.as_deref()), ("opted_out", Some("whatsapp-reply")));
     let a4 = env.consent_item(&phone(104)).await.unwrap();
     assert_eq!(
-        (a4.state.as_str(), a4.source.as_deref()),
+        (a4.state.as_deref().unwrap_or_default(), a4.source.as_deref()),
         ("opted_in", Some("csv-import")),
         "a school-side opt-out is updated"
     );

@@ -28,6 +28,7 @@ fn key(name: &str, kind: DynamoKeyType) -> KeySchemaElement {
 /// Creates `name` with the keys, indexes and TTL of `def`, on-demand.
 pub async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str, def: &TableDef) -> Result<(), StoreError> {
     let mut attributes = vec![def.partition];
+    attributes.extend(def.sort);
     for index in def.indexes {
         attributes.push(index.partition);
         attributes.push(index.sort);
@@ -39,6 +40,9 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str, def: &T
         .table_name(name)
         .billing_mode(BillingMode::PayPerRequest)
         .key_schema(key(def.partition.0, DynamoKeyType::Hash));
+    if let Some((sort, _)) = def.sort {
+        request = request.key_schema(key(sort, DynamoKeyType::Range));
+    }
     for (attr, kind) in attributes {
         request = request.attribute_definitions(
             AttributeDefinition::builder()

@@ -5,7 +5,7 @@
 //! DynamoDB adapter writes the same conditions as expressions, the in-memory adapter
 //! evaluates these, and the adapter contract suite holds the two together.
 
-use super::backoff::delay_until;
+use super::backoff::{delay_until, MAX_DELAY_SECONDS};
 use super::item::{state_of, ItemState, LogItem};
 use super::status::Status;
 
@@ -20,11 +20,13 @@ pub struct Take {
     pub due: i64,
 }
 
-/// Step 3's condition: no item yet, or a `retrying` item that is due.
+/// Step 3's condition: no item yet, or a `retrying` or `scheduled` item that is due.
 pub fn may_claim(item: Option<&LogItem>, due: i64) -> bool {
     match state_of(item) {
         ItemState::Absent => true,
-        ItemState::Waiting { status: Status::Retrying, next_attempt_at } => next_attempt_at.is_some_and(|at| at <= due),
+        ItemState::Waiting { status: Status::Retrying | Status::Scheduled, next_attempt_at } => {
+            next_attempt_at.is_some_and(|at| at <= due)
+        }
         _ => false,
     }
 }
@@ -51,6 +53,10 @@ pub enum ClaimConflict {
     HeldElsewhere,
     /// This copy came before `next_attempt_at`: send a copy delayed by this many seconds.
     Early { delay_seconds: u32 },
+    /// A copy of a `scheduled` message whose time is further than SQS can delay (15 min):
+    /// acknowledged; the sweep brings the message back at its time (`retry_due_at`), so that
+    /// a message held for days is not a chain of copies every 15 minutes.
+    HeldForLater,
     /// `in_doubt` and due, or a lease that expired: reconcile (step 3b).
     Reconcile,
     /// Taken by another invocation meanwhile (a reconcile claim that lost): acknowledged.
@@ -64,6 +70,11 @@ pub fn claim_conflict(old: Option<&LogItem>, now: i64, due: i64, may_reconcile: 
         ItemState::Absent => ClaimConflict::Vanished,
         ItemState::Final(status) => ClaimConflict::Duplicate(status),
         ItemState::Sending { lease_until: Some(until), .. } if until >= now => ClaimConflict::HeldElsewhere,
+        ItemState::Waiting { status: Status::Scheduled, next_attempt_at: Some(at) }
+            if at > now + MAX_DELAY_SECONDS as i64 =>
+        {
+            ClaimConflict::HeldForLater
+        }
         ItemState::Waiting { next_attempt_at: Some(at), .. } if at > due => {
             ClaimConflict::Early { delay_seconds: delay_until(at, now) }
         }
@@ -112,6 +123,10 @@ mod tests {
             (Some(sending(NOW - 1)), true, ClaimConflict::Reconcile),
             (Some(sending(NOW - 1)), false, ClaimConflict::TakenMeanwhile(Status::Sending)),
             (Some(waiting(Status::Retrying, NOW + 100)), true, ClaimConflict::Early { delay_seconds: 100 }),
+            (Some(waiting(Status::Scheduled, NOW + 900)), true, ClaimConflict::Early { delay_seconds: 900 }),
+            (Some(waiting(Status::Scheduled, NOW + 901)), true, ClaimConflict::HeldForLater),
+            (Some(waiting(Status::Scheduled, NOW)), true, ClaimConflict::TakenMeanwhile(Status::Scheduled)),
+            (Some(item(Status::Cancelled)), true, ClaimConflict::Duplicate(Status::Cancelled)),
             (Some(waiting(Status::InDoubt, NOW + 5000)), true, ClaimConflict::Early { delay_seconds: 900 }),
             (Some(waiting(Status::InDoubt, DUE)), true, ClaimConflict::Reconcile),
             (Some(waiting(Status::InDoubt, NOW - 10)), false, ClaimConflict::TakenMeanwhile(Status::InDoubt)),
@@ -128,6 +143,8 @@ mod tests {
         assert!(may_claim(None, DUE));
         assert!(may_claim(Some(&waiting(Status::Retrying, DUE)), DUE));
         assert!(!may_claim(Some(&waiting(Status::Retrying, DUE + 1)), DUE));
+        assert!(may_claim(Some(&waiting(Status::Scheduled, DUE)), DUE));
+        assert!(!may_claim(Some(&waiting(Status::Scheduled, DUE + 1)), DUE));
         assert!(!may_claim(Some(&waiting(Status::InDoubt, NOW)), DUE));
         assert!(!may_claim(Some(&item(Status::Sent)), DUE));
         assert!(!may_claim(Some(&sending(NOW - 1)), DUE));

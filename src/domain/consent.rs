@@ -27,18 +27,25 @@ impl ConsentPolicy {
 /// The most changes a Consent item's `history` keeps.
 pub const HISTORY_LIMIT: usize = 20;
 
-/// A Consent item (DESIGN.md, "Consent").
+/// A Consent item (DESIGN.md, "Consent"). An item written only to keep `last_inbound_at`
+/// (the parent wrote, no consent was ever recorded) has no `state`, which reads as missing
+/// consent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConsentItem {
     pub phone: String,
-    pub state: String,
-    pub updated_at: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evidence: Option<String>,
     #[serde(default)]
     pub history: Vec<ConsentHistoryEntry>,
+    /// The parent's last inbound message (Unix seconds): their 24-hour window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_inbound_at: Option<i64>,
 }
 
 /// One change in a Consent item's `history`.
@@ -54,7 +61,7 @@ impl ConsentItem {
     /// The state and source as the send path needs them (`None`: no usable state).
     pub fn current(&self) -> Option<CurrentConsent> {
         Some(CurrentConsent {
-            state: ConsentState::parse(&self.state)?,
+            state: ConsentState::parse(self.state.as_deref()?)?,
             source: self.source.as_deref().and_then(ConsentSource::parse),
         })
     }
@@ -88,11 +95,12 @@ pub fn plan_change(
     history.drain(..overflow);
     Some(ConsentItem {
         phone: phone.into(),
-        state: change.state.as_str().into(),
-        updated_at: now,
+        state: Some(change.state.as_str().into()),
+        updated_at: Some(now),
         source: Some(change.source.as_str().into()),
         evidence: Some(evidence.into()),
         history,
+        last_inbound_at: existing.and_then(|item| item.last_inbound_at),
     })
 }
 
@@ -329,7 +337,7 @@ mod tests {
         let first =
             plan_change("+33612345678", None, change(ConsentState::OptedIn, ConsentSource::CsvImport), "f.csv:2", 10)
                 .expect("no item: any change applies");
-        assert_eq!((first.state.as_str(), first.updated_at, first.history.len()), ("opted_in", 10, 1));
+        assert_eq!((first.state.as_deref(), first.updated_at, first.history.len()), (Some("opted_in"), Some(10), 1));
         assert_eq!(first.source.as_deref(), Some("csv-import"));
         let mut item = first;
         for t in 0..30 {
@@ -341,6 +349,14 @@ mod tests {
         assert_eq!(item.history.len(), HISTORY_LIMIT);
         assert_eq!(item.history.last().map(|e| e.evidence.as_str()), Some("e29"));
         assert_eq!(item.history.first().map(|e| e.evidence.as_str()), Some("e10"));
+        // The window is the parent's, not a consent change: a change keeps it.
+        let wrote = ConsentItem { last_inbound_at: Some(99), ..item.clone() };
+        let after =
+            plan_change("+33612345678", Some(&wrote), change(ConsentState::OptedIn, ConsentSource::Cli), "e", 300)
+                .unwrap();
+        assert_eq!(after.last_inbound_at, Some(99));
+        let bare = ConsentItem { state: None, updated_at: None, source: None, evidence: None, ..wrote };
+        assert_eq!(bare.current(), None, "no state reads as no consent");
         // Refused by the precedence rules: a CSV import never undoes a parent's STOP.
         let stopped = plan_change(
             "+33612345678",

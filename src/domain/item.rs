@@ -54,6 +54,35 @@ pub struct LogItem {
     pub retry_shard: Option<u32>,
     pub retry_due_at: Option<i64>,
     pub expires_at: Option<i64>,
+    /// Who asked for it (the queue message's `requested_by`).
+    pub requested_by: Option<String>,
+    /// 1 (absent), or the round a `missive requeue` gave it.
+    pub round: Option<u32>,
+    /// What was sent: `body` or `template` (a body message's fallback when the parent's
+    /// 24-hour window was closed).
+    pub content_kind: Option<ContentKind>,
+    /// The parent's quick-reply answer (`ack:<word>`), and when.
+    pub ack: Option<String>,
+    pub ack_at: Option<i64>,
+    /// When a `scheduled` message was first allowed to go.
+    pub released_at: Option<i64>,
+}
+
+/// What a message was sent as (`content_kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContentKind {
+    Body,
+    Template,
+}
+
+impl ContentKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ContentKind::Body => "body",
+            ContentKind::Template => "template",
+        }
+    }
 }
 
 /// The fields an item gets when it is first written, whatever the first write is.
@@ -66,6 +95,7 @@ pub struct ItemIdentity {
     /// The queue body verbatim, when at most 64 KiB.
     pub request: Option<String>,
     pub max_attempts: u32,
+    pub requested_by: Option<String>,
 }
 
 /// Where an item stands, as the send path's decisions need it.
@@ -97,6 +127,15 @@ impl LogItem {
     /// The item's `max_attempts`, or the configured default for an item written before it had one.
     pub fn max_attempts_or(&self, default: u32) -> u32 {
         self.max_attempts.unwrap_or(default)
+    }
+
+    /// When `GIVE_UP_HOURS` start counting: the later of `created_at` and `released_at` (the
+    /// time a hold ended), never while the message was held.
+    pub fn give_up_base(&self) -> Option<i64> {
+        match (self.created_at, self.released_at) {
+            (Some(created), Some(released)) => Some(created.max(released)),
+            (created, released) => created.or(released),
+        }
     }
 }
 

@@ -30,7 +30,12 @@ const KNOWN_FIELDS: &[&str] = &[
     "recipient_id",
     "not_after",
     "max_attempts",
+    "not_before",
+    "priority",
+    "requested_by",
+    "fallback_template",
 ];
+const MAX_REQUESTED_BY_CHARS: usize = 128;
 
 /// The idempotency key: 1–128 characters of `A–Z a–z 0–9 . _ : -`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
@@ -98,6 +103,25 @@ pub enum Content {
     Template(Template),
 }
 
+/// How a message weighs against quiet hours and the daily budget's reserve.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Priority {
+    /// Waits for the end of quiet hours; held when only the budget's reserve is left.
+    #[default]
+    Normal,
+    /// Goes in quiet hours, and may use the budget's reserve (an emergency).
+    Urgent,
+}
+
+impl Priority {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::Normal => "normal",
+            Priority::Urgent => "urgent",
+        }
+    }
+}
+
 /// A valid version-1 queue message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueMessage {
@@ -110,6 +134,14 @@ pub struct QueueMessage {
     /// Unix seconds after which the message is `expired`.
     pub not_after: Option<i64>,
     pub max_attempts: Option<u32>,
+    /// Unix seconds before which the message is `scheduled`, not sent.
+    pub not_before: Option<i64>,
+    pub priority: Priority,
+    /// Who asked for it (the CLI writes the operator's identity).
+    pub requested_by: Option<String>,
+    /// For a `body` message: the template sent instead when the parent's 24-hour window is
+    /// closed.
+    pub fallback_template: Option<Template>,
 }
 
 /// A queue body that cannot be sent, with what could still be read from it.
@@ -208,20 +240,12 @@ fn parse_fields(
         (Some(_), Some(_)) => return Err("body: exactly one of body and template, not both".into()),
         (None, None) => return Err("body: one of body and template is required".into()),
         (Some(body), None) => Content::Body(parse_text(body)?),
-        (None, Some(template)) => Content::Template(parse_template(template)?),
+        (None, Some(template)) => Content::Template(parse_template(template, "template")?),
     };
     let media_url = parse_media_urls(fields.get("media_urls"))?;
     let campaign = optional_label(fields, "campaign", 64)?;
     let recipient_id = optional_label(fields, "recipient_id", 63)?;
-    let not_after = match fields.get("not_after") {
-        None => None,
-        Some(Value::String(raw)) => Some(
-            chrono::DateTime::parse_from_rfc3339(raw)
-                .map_err(|e| format!("not_after: not an RFC 3339 time ({e})"))?
-                .timestamp(),
-        ),
-        Some(_) => return Err("not_after: expected an RFC 3339 string".into()),
-    };
+    let not_after = optional_time(fields, "not_after")?;
     let max_attempts = match fields.get("max_attempts") {
         None => None,
         Some(Value::Number(n)) => match n.as_u64() {
@@ -230,7 +254,59 @@ fn parse_fields(
         },
         Some(_) => return Err("max_attempts: expected a number".into()),
     };
-    Ok(QueueMessage { message_id, to, content, media_url, campaign, recipient_id, not_after, max_attempts })
+    let not_before = optional_time(fields, "not_before")?;
+    let priority = match fields.get("priority") {
+        None => Priority::Normal,
+        Some(Value::String(raw)) if raw == "normal" => Priority::Normal,
+        Some(Value::String(raw)) if raw == "urgent" => Priority::Urgent,
+        Some(_) => return Err("priority: expected \"normal\" or \"urgent\"".into()),
+    };
+    let requested_by = match fields.get("requested_by") {
+        None => None,
+        Some(Value::String(raw)) => {
+            let chars = raw.chars().count();
+            if chars == 0 || chars > MAX_REQUESTED_BY_CHARS {
+                return Err(format!("requested_by: expected 1–{MAX_REQUESTED_BY_CHARS} characters, got {chars}"));
+            }
+            if let Some(c) = raw.chars().find(|c| c.is_control()) {
+                return Err(format!("requested_by: control character U+{:04X} not allowed", c as u32));
+            }
+            Some(raw.clone())
+        }
+        Some(_) => return Err("requested_by: expected a string".into()),
+    };
+    let fallback_template = match (fields.get("fallback_template"), &content) {
+        (None, _) => None,
+        (Some(_), Content::Template(_)) => {
+            return Err("fallback_template: only with body (a template message needs no fallback)".into())
+        }
+        (Some(value), Content::Body(_)) => Some(parse_template(value, "fallback_template")?),
+    };
+    Ok(QueueMessage {
+        message_id,
+        to,
+        content,
+        media_url,
+        campaign,
+        recipient_id,
+        not_after,
+        max_attempts,
+        not_before,
+        priority,
+        requested_by,
+        fallback_template,
+    })
+}
+
+/// An optional RFC 3339 time, as Unix seconds.
+fn optional_time(fields: &Map<String, Value>, name: &str) -> Result<Option<i64>, String> {
+    match fields.get(name) {
+        None => Ok(None),
+        Some(Value::String(raw)) => chrono::DateTime::parse_from_rfc3339(raw)
+            .map(|t| Some(t.timestamp()))
+            .map_err(|e| format!("{name}: not an RFC 3339 time ({e})")),
+        Some(_) => Err(format!("{name}: expected an RFC 3339 string")),
+    }
 }
 
 fn parse_text(value: &Value) -> Result<String, String> {
@@ -245,10 +321,10 @@ fn parse_text(value: &Value) -> Result<String, String> {
     Ok(text.clone())
 }
 
-fn parse_template(value: &Value) -> Result<Template, String> {
-    let Value::Object(fields) = value else { return Err("template: expected an object".into()) };
+fn parse_template(value: &Value, field: &str) -> Result<Template, String> {
+    let Value::Object(fields) = value else { return Err(format!("{field}: expected an object")) };
     if let Some(unknown) = fields.keys().find(|k| !matches!(k.as_str(), "content_sid" | "variables")) {
-        return Err(format!("template.{unknown}: unknown field"));
+        return Err(format!("{field}.{unknown}: unknown field"));
     }
     let content_sid = match fields.get("content_sid") {
         Some(Value::String(sid))
@@ -256,8 +332,8 @@ fn parse_template(value: &Value) -> Result<Template, String> {
         {
             sid.clone()
         }
-        Some(_) => return Err("template.content_sid: expected HX followed by 32 hex digits".into()),
-        None => return Err("template.content_sid: required".into()),
+        Some(_) => return Err(format!("{field}.content_sid: expected HX followed by 32 hex digits")),
+        None => return Err(format!("{field}.content_sid: required")),
     };
     let mut variables = BTreeMap::new();
     match fields.get("variables") {
@@ -265,7 +341,7 @@ fn parse_template(value: &Value) -> Result<Template, String> {
         Some(Value::Object(vars)) => {
             if vars.len() > MAX_TEMPLATE_VARIABLES {
                 return Err(format!(
-                    "template.variables: at most {MAX_TEMPLATE_VARIABLES} variables, got {}",
+                    "{field}.variables: at most {MAX_TEMPLATE_VARIABLES} variables, got {}",
                     vars.len()
                 ));
             }
@@ -273,21 +349,21 @@ fn parse_template(value: &Value) -> Result<Template, String> {
             for (name, value) in vars {
                 let name_chars = name.chars().count();
                 if name_chars == 0 || name_chars > 32 {
-                    return Err("template.variables: names must have 1–32 characters".into());
+                    return Err(format!("{field}.variables: names must have 1–32 characters"));
                 }
                 let Value::String(value) = value else {
-                    return Err(format!("template.variables.{name}: expected a string"));
+                    return Err(format!("{field}.variables.{name}: expected a string"));
                 };
                 total += value.chars().count();
                 variables.insert(name.clone(), value.clone());
             }
             if total > MAX_TEMPLATE_VALUE_CHARS {
                 return Err(format!(
-                    "template.variables: values have {total} characters in all, at most {MAX_TEMPLATE_VALUE_CHARS}"
+                    "{field}.variables: values have {total} characters in all, at most {MAX_TEMPLATE_VALUE_CHARS}"
                 ));
             }
         }
-        Some(_) => return Err("template.variables: expected an object of strings".into()),
+        Some(_) => return Err(format!("{field}.variables: expected an object of strings")),
     }
     Ok(Template { content_sid, variables })
 }
@@ -411,6 +487,53 @@ mod tests {
             json!({"content_sid": "HX0123456789abcdef0123456789abcdef", "variables": {"1": long, "2": long}})
         ))
         .starts_with("template.variables: values have 1200 characters"));
+    }
+
+    #[test]
+    fn the_campaign_fields_parse_and_are_checked() {
+        let message = parse(json!({
+            "v": 1, "message_id": "m1", "to": "+33612345678", "body": "hi",
+            "not_before": "2026-12-04T08:00:00+01:00", "priority": "urgent", "requested_by": "arn:aws:iam::1:user/secretary",
+            "fallback_template": {"content_sid": "HX0123456789abcdef0123456789abcdef", "variables": {"1": "Jean"}}
+        }))
+        .unwrap();
+        assert_eq!(message.not_before, Some(1_796_367_600));
+        assert_eq!(message.priority, Priority::Urgent);
+        assert_eq!(message.requested_by.as_deref(), Some("arn:aws:iam::1:user/secretary"));
+        assert_eq!(message.fallback_template.unwrap().variables.get("1").map(String::as_str), Some("Jean"));
+        assert_eq!(
+            parse(json!({"v": 1, "message_id": "m1", "to": "+33612345678", "body": "hi"})).unwrap().priority,
+            Priority::Normal
+        );
+
+        let base = || json!({"v": 1, "message_id": "m1", "to": "+33612345678", "body": "hi"});
+        let with = |key: &str, value: Value| {
+            let mut v = base();
+            v[key] = value;
+            v
+        };
+        let cases = [
+            (with("not_before", json!("8:00")), "not_before: not an RFC 3339 time (premature end of input)"),
+            (with("priority", json!("high")), "priority: expected \"normal\" or \"urgent\""),
+            (with("requested_by", json!("")), "requested_by: expected 1–128 characters, got 0"),
+            (with("requested_by", json!("a\u{1b}[31m")), "requested_by: control character U+001B not allowed"),
+            (
+                with("fallback_template", json!({"content_sid": "HX1"})),
+                "fallback_template.content_sid: expected HX followed by 32 hex digits",
+            ),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(reason(input.clone()), expected, "{input}");
+        }
+        let template_with_fallback = json!({
+            "v": 1, "message_id": "m1", "to": "+33612345678",
+            "template": {"content_sid": "HX0123456789abcdef0123456789abcdef"},
+            "fallback_template": {"content_sid": "HX0123456789abcdef0123456789abcdef"}
+        });
+        assert_eq!(
+            reason(template_with_fallback),
+            "fallback_template: only with body (a template message needs no fallback)"
+        );
     }
 
     #[test]

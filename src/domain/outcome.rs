@@ -48,14 +48,15 @@ pub enum GiveBack {
     NotStarted,
 }
 
-/// A final status written without any send (steps 1–2).
+/// A final status written without any send (steps 1–2, and a cancelled campaign).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EarlyFinal {
     /// Written only when no item exists.
     Rejected,
-    /// Written when no item exists or the item is `retrying`.
+    /// Written when no item exists, or the item waits (`retrying`, `scheduled`).
     Skipped,
     Expired,
+    Cancelled,
 }
 
 impl EarlyFinal {
@@ -64,15 +65,19 @@ impl EarlyFinal {
             EarlyFinal::Rejected => Status::Rejected,
             EarlyFinal::Skipped => Status::Skipped,
             EarlyFinal::Expired => Status::Expired,
+            EarlyFinal::Cancelled => Status::Cancelled,
         }
     }
 
     /// Whether the write may replace an item already in `status` (DESIGN.md, steps 1–2: a bad
-    /// redelivery never overwrites a good message; a refusal may end a `retrying` one).
+    /// redelivery never overwrites a good message; a refusal may end one that waits for its
+    /// next take, `retrying` or `scheduled`, which no create is under).
     pub fn may_replace(self, status: Status) -> bool {
         match self {
             EarlyFinal::Rejected => false,
-            EarlyFinal::Skipped | EarlyFinal::Expired => status == Status::Retrying,
+            EarlyFinal::Skipped | EarlyFinal::Expired | EarlyFinal::Cancelled => {
+                matches!(status, Status::Retrying | Status::Scheduled)
+            }
         }
     }
 }
@@ -208,10 +213,11 @@ pub fn give_back(
     }
 }
 
-/// `failed` when the message is still not final `GIVE_UP_HOURS` after it was created.
+/// `failed` when the message is still not final `GIVE_UP_HOURS` after it was created, or
+/// released from a hold if that came later.
 pub fn given_up(policy: &SendPolicy, item: &LogItem, now: i64) -> Option<Outcome> {
-    let created_at = item.created_at?;
-    (now >= created_at + policy.give_up_hours * 3600).then(|| Outcome::Final {
+    let base = item.give_up_base()?;
+    (now >= base + policy.give_up_hours * 3600).then(|| Outcome::Final {
         status: Status::Failed,
         last_error: format!(
             "gave up after {} h: {}",
@@ -364,11 +370,21 @@ mod tests {
     }
 
     #[test]
-    fn early_finals_replace_only_a_retrying_item() {
+    fn early_finals_replace_only_an_item_waiting_for_its_next_take() {
         for status in Status::ALL {
+            let waiting = matches!(status, Status::Retrying | Status::Scheduled);
             assert!(!EarlyFinal::Rejected.may_replace(status));
-            assert_eq!(EarlyFinal::Skipped.may_replace(status), status == Status::Retrying);
-            assert_eq!(EarlyFinal::Expired.may_replace(status), status == Status::Retrying);
+            for kind in [EarlyFinal::Skipped, EarlyFinal::Expired, EarlyFinal::Cancelled] {
+                assert_eq!(kind.may_replace(status), waiting, "{kind:?} over {status}");
+            }
         }
+    }
+
+    #[test]
+    fn giving_up_counts_from_the_release_of_a_hold() {
+        let p = policy();
+        let held = LogItem { created_at: Some(NOW - 30 * 3600), released_at: Some(NOW - 3600), ..claimed(1) };
+        assert_eq!(given_up(&p, &held, NOW), None, "held 29 h, released 1 h ago");
+        assert!(given_up(&p, &held, NOW + 23 * 3600).is_some());
     }
 }

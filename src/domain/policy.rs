@@ -23,6 +23,8 @@ pub struct SendPolicy {
     pub give_up_hours: i64,
     /// `CONSENT_POLICY`
     pub consent_policy: ConsentPolicy,
+    /// `WINDOW_MARGIN_SECONDS`: the 24-hour window is taken to close this much earlier.
+    pub window_margin_seconds: i64,
 }
 
 impl Default for SendPolicy {
@@ -37,6 +39,7 @@ impl Default for SendPolicy {
             clock_skew_seconds: 5,
             give_up_hours: 24,
             consent_policy: ConsentPolicy::RequireOptin,
+            window_margin_seconds: 300,
         }
     }
 }

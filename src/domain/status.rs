@@ -18,10 +18,12 @@ pub enum Status {
     Skipped,
     Expired,
     DryRun,
+    Scheduled,
+    Cancelled,
 }
 
 impl Status {
-    pub const ALL: [Status; 12] = [
+    pub const ALL: [Status; 14] = [
         Status::Sending,
         Status::Retrying,
         Status::InDoubt,
@@ -34,6 +36,8 @@ impl Status {
         Status::Skipped,
         Status::Expired,
         Status::DryRun,
+        Status::Scheduled,
+        Status::Cancelled,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -50,6 +54,8 @@ impl Status {
             Status::Skipped => "skipped",
             Status::Expired => "expired",
             Status::DryRun => "dry_run",
+            Status::Scheduled => "scheduled",
+            Status::Cancelled => "cancelled",
         }
     }
 
@@ -59,15 +65,22 @@ impl Status {
         !self.is_in_flight()
     }
 
-    /// `sending`, `retrying`, `in_doubt`: the item is in the `retry-due` index.
+    /// `sending`, `retrying`, `in_doubt`, `scheduled`: the item is in the `retry-due` index,
+    /// and `send` will take it again.
     pub fn is_in_flight(self) -> bool {
-        matches!(self, Status::Sending | Status::Retrying | Status::InDoubt)
+        matches!(self, Status::Sending | Status::Retrying | Status::InDoubt | Status::Scheduled)
     }
 
-    /// Whether a status callback from Twilio may move an item in this status. `rejected` and
-    /// `dry_run` never reached Twilio, so no callback can name them.
+    /// In flight, and not merely waiting for its time: `sending`, `retrying`, `in_doubt`
+    /// (what `report --watch` waits for; a `scheduled` message may wait for days).
+    pub fn is_busy(self) -> bool {
+        self.is_in_flight() && self != Status::Scheduled
+    }
+
+    /// Whether a status callback from Twilio may move an item in this status. `rejected`,
+    /// `dry_run` and `cancelled` never reached Twilio, so no callback can name them.
     pub fn accepts_callback(self) -> bool {
-        !matches!(self, Status::Rejected | Status::DryRun)
+        !matches!(self, Status::Rejected | Status::DryRun | Status::Cancelled)
     }
 }
 
@@ -134,10 +147,13 @@ mod tests {
     }
 
     #[test]
-    fn only_three_statuses_are_in_flight() {
+    fn four_statuses_are_in_flight_and_three_busy() {
         let in_flight: Vec<_> = Status::ALL.into_iter().filter(|s| s.is_in_flight()).collect();
-        assert_eq!(in_flight, [Status::Sending, Status::Retrying, Status::InDoubt]);
+        assert_eq!(in_flight, [Status::Sending, Status::Retrying, Status::InDoubt, Status::Scheduled]);
+        let busy: Vec<_> = Status::ALL.into_iter().filter(|s| s.is_busy()).collect();
+        assert_eq!(busy, [Status::Sending, Status::Retrying, Status::InDoubt]);
         assert!(!Status::Rejected.accepts_callback() && !Status::DryRun.accepts_callback());
+        assert!(!Status::Cancelled.accepts_callback());
         assert!(Status::Failed.accepts_callback() && Status::Skipped.accepts_callback());
     }
 

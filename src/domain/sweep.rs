@@ -7,7 +7,7 @@ use super::status::Status;
 /// applies only if nothing took the item meanwhile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SweepAction {
-    /// `retrying` or `in_doubt`: push `retry_due_at` forward, then enqueue.
+    /// `retrying`, `in_doubt` or `scheduled`: push `retry_due_at` forward, then enqueue.
     Reschedule,
     /// `sending` with an expired lease: its taker died; make it `in_doubt`, then enqueue.
     MarkInDoubt,
@@ -19,7 +19,7 @@ pub enum SweepAction {
 /// index would be a writer's bug: nothing to re-enqueue).
 pub fn action_for(item: &LogItem, now: i64) -> Option<SweepAction> {
     match item.status? {
-        Status::Retrying | Status::InDoubt => Some(SweepAction::Reschedule),
+        Status::Retrying | Status::InDoubt | Status::Scheduled => Some(SweepAction::Reschedule),
         Status::Sending if item.lease_until.is_some_and(|until| until < now) => Some(SweepAction::MarkInDoubt),
         Status::Sending => Some(SweepAction::FollowLease),
         _ => None,
@@ -38,6 +38,7 @@ mod tests {
     fn the_action_follows_the_status_and_the_lease() {
         assert_eq!(action_for(&item(Status::Retrying, None), 100), Some(SweepAction::Reschedule));
         assert_eq!(action_for(&item(Status::InDoubt, None), 100), Some(SweepAction::Reschedule));
+        assert_eq!(action_for(&item(Status::Scheduled, None), 100), Some(SweepAction::Reschedule));
         assert_eq!(action_for(&item(Status::Sending, Some(99)), 100), Some(SweepAction::MarkInDoubt));
         assert_eq!(action_for(&item(Status::Sending, Some(100)), 100), Some(SweepAction::FollowLease));
         for status in Status::ALL.into_iter().filter(|s| s.is_final()) {

@@ -21,6 +21,12 @@ pub trait ConsentStore: Send + Sync {
     /// no longer the one read.
     async fn replace(&self, new: &ConsentItem, read: Option<&ConsentItem>) -> Result<bool, StoreError>;
 
+    /// Records the parent's inbound message at `at` as `last_inbound_at` (their 24-hour
+    /// window), only forward (`attribute_not_exists OR < at`); an item is created without a
+    /// `state` when the phone has none. No history entry: it is not a consent change. `false`
+    /// when a later message was already recorded.
+    async fn record_inbound(&self, phone: &PhoneNumber, at: i64) -> Result<bool, StoreError>;
+
     /// The phone's current consent.
     async fn current(&self, phone: &PhoneNumber) -> Result<Option<CurrentConsent>, StoreError> {
         Ok(self.item(phone).await?.and_then(|item| item.current()))

@@ -5,17 +5,19 @@ use async_trait::async_trait;
 
 use super::{Conditional, StoreError};
 use crate::domain::claim::Take;
-use crate::domain::item::{ItemIdentity, LogItem};
+use crate::domain::item::{ContentKind, ItemIdentity, LogItem};
 use crate::domain::message::MessageId;
 use crate::domain::outcome::{EarlyFinal, Outcome};
 use crate::domain::phone::PhoneNumber;
+use crate::domain::schedule::Hold;
 
 /// The MessageLog table.
 #[async_trait]
 pub trait MessageLog: Send + Sync {
     async fn get(&self, message_id: &str) -> Result<Option<LogItem>, StoreError>;
 
-    /// Steps 1–2: `rejected` (only if no item), `skipped` / `expired` (no item, or `retrying`).
+    /// Steps 1–2 and a cancelled campaign: `rejected` (only if no item); `skipped`, `expired`,
+    /// `cancelled` (no item, or one waiting for its next take: `retrying`, `scheduled`).
     async fn record_early_final(
         &self,
         identity: &ItemIdentity,
@@ -25,19 +27,38 @@ pub trait MessageLog: Send + Sync {
         retention_days: i64,
     ) -> Result<Conditional, StoreError>;
 
-    /// Step 3: the create claim (new item, or `retrying` and due); counts one attempt.
-    async fn claim(&self, identity: &ItemIdentity, take: &Take, retention_days: i64)
-        -> Result<Conditional, StoreError>;
+    /// A hold (DESIGN.md, "Schedule"): `scheduled` until `hold.until` (`next_attempt_at`,
+    /// `retry_due_at`, and `released_at`: the time it may go), written as steps 1–2 are (no
+    /// item, or `retrying` or `scheduled`).
+    async fn hold(
+        &self,
+        identity: &ItemIdentity,
+        hold: &Hold,
+        now: i64,
+        retention_days: i64,
+    ) -> Result<Conditional, StoreError>;
+
+    /// Step 3: the create claim (new item, or `retrying` or `scheduled` and due); counts one
+    /// attempt, and records what it will send (`content_kind`).
+    async fn claim(
+        &self,
+        identity: &ItemIdentity,
+        take: &Take,
+        content_kind: ContentKind,
+        retention_days: i64,
+    ) -> Result<Conditional, StoreError>;
 
     /// Step 3b: the reconcile claim (`in_doubt` and due, or `sending` with an expired lease).
     async fn reconcile_claim(&self, message_id: &MessageId, take: &Take) -> Result<Conditional, StoreError>;
 
-    /// After a reconcile found nothing: counts the new attempt (`attempts = seen + 1`).
+    /// After a reconcile found nothing: counts the new attempt (`attempts = seen + 1`) and
+    /// what it will send.
     async fn record_new_attempt(
         &self,
         message_id: &MessageId,
         take: &Take,
         seen_attempts: u32,
+        content_kind: ContentKind,
     ) -> Result<Conditional, StoreError>;
 
     /// Step 5: the outcome, under the lease.

@@ -6,16 +6,20 @@
 //! The data the ports carry is the domain's (`domain::item`, `domain::outcome`, …), re-exported
 //! here for the adapters' convenience.
 
+mod campaigns;
 mod clock;
 mod consent;
+mod inbox;
 mod message_log;
 mod queue;
 mod retry_index;
 mod status_callback;
 mod twilio;
 
+pub use campaigns::{CampaignStore, RecipientBudget};
 pub use clock::{Clock, SystemClock};
 pub use consent::ConsentStore;
+pub use inbox::{Inbox, Notifier};
 pub use message_log::MessageLog;
 pub use queue::SendQueue;
 pub use retry_index::{DueCursor, RetryIndex};

@@ -1,8 +1,11 @@
-//! The webhook's view of MessageLog (DESIGN.md, "Webhook", "Status callback").
+//! The webhook's view of MessageLog (DESIGN.md, "Webhook", "Status callback",
+//! "Conversations"): the status callback's write, and what a reply needs (the phone's recent
+//! messages, an acknowledgement).
 
 use async_trait::async_trait;
 
 use super::StoreError;
+use crate::domain::inbox::RecentItem;
 use crate::domain::item::LogItem;
 use crate::domain::status::Status;
 
@@ -53,4 +56,14 @@ pub trait StatusCallbackLog: Send + Sync {
 
     /// Adds `sid` to the item's `extra_sids` (a duplicate create); `false` when there is no item.
     async fn add_extra_sid(&self, message_id: &str, sid: &str, now: i64) -> Result<bool, StoreError>;
+
+    /// The phone's items, newest first, at most `limit` (one `by-recipient` Query).
+    async fn recent_for_phone(&self, phone: &str, limit: i32) -> Result<Vec<RecentItem>, StoreError>;
+
+    /// The campaign of an item (`None`: no item, or no campaign).
+    async fn campaign_of(&self, message_id: &str) -> Result<Option<String>, StoreError>;
+
+    /// The parent's quick-reply answer: `ack` = `word`, `ack_at` = `at`, on an item that
+    /// exists and has no `ack_at` or an older one (the last answer wins). `false` when refused.
+    async fn record_ack(&self, message_id: &str, word: &str, at: i64) -> Result<bool, StoreError>;
 }

@@ -218,7 +218,9 @@ async fn set(ctx: &Context, args: SetArgs) -> CliResult<()> {
         let current = store.item(&phone).await?;
         // An opt-out over a record that already suppresses the phone (an erasure keeps its
         // bare record): what was asked holds, and nothing needed writing.
-        if state == ConsentState::OptedOut && current.as_ref().is_some_and(|item| item.state == state.as_str()) {
+        if state == ConsentState::OptedOut
+            && current.as_ref().is_some_and(|item| item.state.as_deref() == Some(state.as_str()))
+        {
             let source = current.as_ref().and_then(|item| item.source.as_deref()).unwrap_or("unknown");
             if ctx.json() {
                 print_json(
@@ -252,8 +254,11 @@ async fn show(ctx: &Context, args: ShowArgs) -> CliResult<()> {
     let phone = parse_phone(&args.phone, ctx.phone_region()).map_err(|e| CliError::Usage(format!("--phone: {e}")))?;
     let shown = if args.show_phone { phone.as_str().to_owned() } else { phone.masked() };
     let store = store(ctx, ctx.dynamo().await);
-    let item =
-        store.item(&phone).await?.ok_or_else(|| CliError::NotFound(format!("no consent on record for {shown}")))?;
+    let item = store
+        .item(&phone)
+        .await?
+        .filter(|item| item.state.is_some())
+        .ok_or_else(|| CliError::NotFound(format!("no consent on record for {shown}")))?;
     if ctx.json() {
         print_json(&json!({
             "phone": shown, "state": item.state, "source": item.source, "evidence": item.evidence,
@@ -261,7 +266,7 @@ async fn show(ctx: &Context, args: ShowArgs) -> CliResult<()> {
         }));
         return Ok(());
     }
-    println!("{shown}: {} since {}", item.state, time(Some(item.updated_at)));
+    println!("{shown}: {} since {}", item.state.as_deref().unwrap_or("-"), time(item.updated_at));
     println!("  source   {}", item.source.as_deref().unwrap_or("-"));
     println!("  evidence {}", item.evidence.as_deref().unwrap_or("-"));
     if item.history.is_empty() {

@@ -166,7 +166,8 @@ pub async fn run(ctx: &Context, args: ForgetArgs) -> CliResult<()> {
         println!(
             "consent: {} replaced by a bare suppression record (opted_out, source erasure, no history)",
             match &previous {
-                Some(p) => format!("{} with {} history entr(ies)", p.state, p.history.len()),
+                Some(p) =>
+                    format!("{} with {} history entr(ies)", p.state.as_deref().unwrap_or("no state"), p.history.len()),
                 None => "no record".into(),
             }
         );

@@ -74,24 +74,49 @@ impl ConsentStore for DynamoConsent {
             Err(err) => Err(StoreError::new("PutItem Consent", describe(&err))),
         }
     }
+
+    async fn record_inbound(&self, phone: &PhoneNumber, at: i64) -> Result<bool, StoreError> {
+        let written = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("phone", s(phone.as_str()))
+            .update_expression("SET #last = :at")
+            .condition_expression("attribute_not_exists(#last) OR #last < :at")
+            .expression_attribute_names("#last", "last_inbound_at")
+            .expression_attribute_values(":at", n(at))
+            .send()
+            .await;
+        match written {
+            Ok(_) => Ok(true),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(err) => Err(StoreError::new("UpdateItem Consent", describe(&err))),
+        }
+    }
 }
 
 /// The condition of a Consent write: the item is still the one read. `updated_at` alone is
 /// not enough, being in seconds: two changes made in the second of the previous one would both
 /// pass. `state`, `source` and `evidence` tell them apart (`state` and `source` are reserved
-/// words: placeholders).
+/// words: placeholders everywhere).
 fn unchanged_since_read(request: PutItemFluentBuilder, read: &ConsentItem) -> PutItemFluentBuilder {
-    let mut clauses = vec!["updated_at = :read_updated_at".to_owned(), "#state = :read_state".to_owned()];
-    let mut request = request
-        .expression_attribute_names("#state", "state")
-        .expression_attribute_values(":read_updated_at", n(read.updated_at))
-        .expression_attribute_values(":read_state", s(&read.state));
-    for (name, value) in [("source", &read.source), ("evidence", &read.evidence)] {
+    let read_values = [
+        ("state", read.state.as_deref().map(s)),
+        ("updated_at", read.updated_at.map(n)),
+        ("source", read.source.as_deref().map(s)),
+        ("evidence", read.evidence.as_deref().map(s)),
+        // The webhook moves it without a consent change: a put over an older value would
+        // turn the parent's window back.
+        ("last_inbound_at", read.last_inbound_at.map(n)),
+    ];
+    let mut clauses = vec!["attribute_exists(#phone)".to_owned()];
+    let mut request = request.expression_attribute_names("#phone", "phone");
+    for (name, value) in read_values {
         request = request.expression_attribute_names(format!("#{name}"), name);
         match value {
             Some(value) => {
                 clauses.push(format!("#{name} = :read_{name}"));
-                request = request.expression_attribute_values(format!(":read_{name}"), s(value));
+                request = request.expression_attribute_values(format!(":read_{name}"), value);
             }
             None => clauses.push(format!("attribute_not_exists(#{name})")),
         }

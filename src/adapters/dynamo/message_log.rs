@@ -11,10 +11,11 @@ use aws_sdk_dynamodb::Client;
 use super::update::{item_from, n, s, Update};
 use crate::adapters::describe;
 use crate::domain::claim::Take;
-use crate::domain::item::{retry_shard, ItemIdentity, LogItem};
+use crate::domain::item::{retry_shard, ContentKind, ItemIdentity, LogItem};
 use crate::domain::message::MessageId;
 use crate::domain::outcome::{EarlyFinal, GiveBack, Outcome};
 use crate::domain::phone::PhoneNumber;
+use crate::domain::schedule::Hold;
 use crate::domain::status::{twilio_rank, Status};
 use crate::ports::{Conditional, MessageLog, StoreError};
 use crate::schema::BY_RECIPIENT_INDEX;
@@ -60,8 +61,19 @@ impl DynamoMessageLog {
         if let Some(request) = &identity.request {
             update = update.set_if_absent("request", s(request));
         }
+        if let Some(requested_by) = &identity.requested_by {
+            update = update.set_if_absent("requested_by", s(requested_by));
+        }
         update
     }
+}
+
+/// The condition of the writes that may end or hold a message waiting for its next take:
+/// no item, or a `retrying` or `scheduled` one (no create is under either).
+const NEW_OR_WAITING: &str = "attribute_not_exists(message_id) OR #status = :retrying OR #status = :scheduled";
+
+fn new_or_waiting(update: Update) -> Update {
+    update.value(":retrying", s(Status::Retrying.as_str())).value(":scheduled", s(Status::Scheduled.as_str()))
 }
 
 #[async_trait]
@@ -93,21 +105,42 @@ impl MessageLog for DynamoMessageLog {
             .set("updated_at", n(now))
             .set_if_absent("attempts", n(0))
             .remove(IN_FLIGHT_ATTRIBUTES);
-        let mut update = Self::with_identity(update, identity, now, retention_days);
-        let condition = match kind {
-            EarlyFinal::Rejected => "attribute_not_exists(message_id)",
-            EarlyFinal::Skipped | EarlyFinal::Expired => {
-                update = update.value(":retrying", s(Status::Retrying.as_str()));
-                "attribute_not_exists(message_id) OR #status = :retrying"
+        let update = Self::with_identity(update, identity, now, retention_days);
+        let (update, condition) = match kind {
+            EarlyFinal::Rejected => (update, "attribute_not_exists(message_id)"),
+            EarlyFinal::Skipped | EarlyFinal::Expired | EarlyFinal::Cancelled => {
+                (new_or_waiting(update), NEW_OR_WAITING)
             }
         };
         update.run(&self.client, &self.table, identity.message_id.as_str(), condition).await
+    }
+
+    async fn hold(
+        &self,
+        identity: &ItemIdentity,
+        hold: &Hold,
+        now: i64,
+        retention_days: i64,
+    ) -> Result<Conditional, StoreError> {
+        let update = Update::new()
+            .set("status", s(Status::Scheduled.as_str()))
+            .set("next_attempt_at", n(hold.until))
+            .set("retry_shard", n(retry_shard(identity.message_id.as_str())))
+            .set("retry_due_at", n(hold.until))
+            .set("released_at", n(hold.until))
+            .set("updated_at", n(now))
+            .set_if_absent("attempts", n(0))
+            .remove(&["lease_owner", "lease_until"]);
+        new_or_waiting(Self::with_identity(update, identity, now, retention_days))
+            .run(&self.client, &self.table, identity.message_id.as_str(), NEW_OR_WAITING)
+            .await
     }
 
     async fn claim(
         &self,
         identity: &ItemIdentity,
         take: &Take,
+        content_kind: ContentKind,
         retention_days: i64,
     ) -> Result<Conditional, StoreError> {
         let update = Update::new()
@@ -118,10 +151,12 @@ impl MessageLog for DynamoMessageLog {
             .set("retry_due_at", n(take.lease_until))
             .set("attempt_started_at", n(take.now))
             .set("updated_at", n(take.now))
+            .set("content_kind", s(content_kind.as_str()))
             .set_raw("attempts = if_not_exists(attempts, :zero) + :one")
             .value(":zero", n(0))
             .value(":one", n(1))
             .value(":retrying", s(Status::Retrying.as_str()))
+            .value(":scheduled", s(Status::Scheduled.as_str()))
             .value(":due", n(take.due))
             .remove(&["next_attempt_at"]);
         Self::with_identity(update, identity, take.now, retention_days)
@@ -129,7 +164,7 @@ impl MessageLog for DynamoMessageLog {
                 &self.client,
                 &self.table,
                 identity.message_id.as_str(),
-                "attribute_not_exists(message_id) OR (#status = :retrying AND next_attempt_at <= :due)",
+                "attribute_not_exists(message_id) OR ((#status = :retrying OR #status = :scheduled) AND next_attempt_at <= :due)",
             )
             .await
     }
@@ -161,9 +196,11 @@ impl MessageLog for DynamoMessageLog {
         message_id: &MessageId,
         take: &Take,
         seen_attempts: u32,
+        content_kind: ContentKind,
     ) -> Result<Conditional, StoreError> {
         Update::new()
             .set("attempts", n(seen_attempts + 1))
+            .set("content_kind", s(content_kind.as_str()))
             .set("attempt_started_at", n(take.now))
             .set("updated_at", n(take.now))
             .value(":me", s(&take.owner))

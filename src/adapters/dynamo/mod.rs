@@ -1,12 +1,14 @@
 //! The DynamoDB adapters: MessageLog (the send path's writes, the sweep's index, the status
-//! callback's write) and Consent, over the `Update` builder.
+//! callback's write), Consent and Campaigns, over the `Update` builder.
 
+mod campaigns;
 mod consent;
 mod message_log;
 mod retry_index;
 mod status_callback;
 mod update;
 
+pub use campaigns::DynamoCampaigns;
 pub use consent::DynamoConsent;
 pub use message_log::{DynamoMessageLog, IN_FLIGHT_ATTRIBUTES};
 pub use retry_index::{RetryDueIndex, DEFAULT_DUE_PAGE_SIZE};

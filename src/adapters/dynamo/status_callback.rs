@@ -7,16 +7,20 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
 use super::message_log::{DynamoMessageLog, IN_FLIGHT_ATTRIBUTES};
 use super::update::{n, s, Update};
+use crate::adapters::describe;
+use crate::domain::inbox::RecentItem;
+use crate::domain::item::LogItem;
 use crate::domain::status::Status;
 use crate::ports::{CallbackWrite, Conditional, StatusCallbackLog, StatusReport, StoreError};
+use crate::schema::BY_RECIPIENT_INDEX;
 
 /// The condition of a status callback's write: the item exists, holds no SID or this one,
 /// its rank is below the report's, and it reached Twilio's side at all (not `rejected`,
-/// not `dry_run`).
+/// `dry_run` or `cancelled`).
 pub const STATUS_CALLBACK_CONDITION: &str = "attribute_exists(#message_id) \
      AND (attribute_not_exists(#twilio_sid) OR #twilio_sid = :twilio_sid) \
      AND (attribute_not_exists(#twilio_rank) OR #twilio_rank < :twilio_rank) \
-     AND #status <> :rejected AND #status <> :dry_run";
+     AND #status <> :rejected AND #status <> :dry_run AND #status <> :cancelled";
 
 fn report_update(report: &StatusReport) -> Update {
     let mut update = Update::new()
@@ -44,6 +48,7 @@ fn report_update(report: &StatusReport) -> Update {
         .remove(IN_FLIGHT_ATTRIBUTES)
         .value(":rejected", s(Status::Rejected.as_str()))
         .value(":dry_run", s(Status::DryRun.as_str()))
+        .value(":cancelled", s(Status::Cancelled.as_str()))
 }
 
 #[async_trait]
@@ -64,6 +69,64 @@ impl StatusCallbackLog for DynamoMessageLog {
             .add_clause("#extra_sids :sid")
             .value(":sid", AttributeValue::Ss(vec![sid.to_owned()]))
             .run(self.client(), self.table(), message_id, "attribute_exists(#message_id)")
+            .await?;
+        Ok(matches!(written, Conditional::Applied(_)))
+    }
+
+    async fn recent_for_phone(&self, phone: &str, limit: i32) -> Result<Vec<RecentItem>, StoreError> {
+        let output = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .index_name(BY_RECIPIENT_INDEX)
+            .key_condition_expression("#phone = :phone")
+            .expression_attribute_names("#phone", "phone")
+            .expression_attribute_values(":phone", s(phone))
+            .scan_index_forward(false)
+            .limit(limit.max(1))
+            .send()
+            .await
+            .map_err(|e| StoreError::new("Query by-recipient", describe(&e)))?;
+        let items: Vec<LogItem> = serde_dynamo::aws_sdk_dynamodb_1::from_items(output.items.unwrap_or_default())
+            .map_err(|e| StoreError::new("decode MessageLog item", e))?;
+        Ok(items
+            .into_iter()
+            .map(|item| RecentItem {
+                message_id: item.message_id,
+                created_at: item.created_at.unwrap_or_default(),
+                twilio_sid: item.twilio_sid,
+                status: item.status,
+            })
+            .collect())
+    }
+
+    async fn campaign_of(&self, message_id: &str) -> Result<Option<String>, StoreError> {
+        let output = self
+            .client()
+            .get_item()
+            .table_name(self.table())
+            .key("message_id", s(message_id))
+            .projection_expression("#campaign")
+            .expression_attribute_names("#campaign", "campaign")
+            .send()
+            .await
+            .map_err(|e| StoreError::new("GetItem", describe(&e)))?;
+        Ok(output.item.and_then(|item| match item.get("campaign") {
+            Some(AttributeValue::S(campaign)) => Some(campaign.clone()),
+            _ => None,
+        }))
+    }
+
+    async fn record_ack(&self, message_id: &str, word: &str, at: i64) -> Result<bool, StoreError> {
+        let written = Update::new()
+            .set("ack", s(word))
+            .set("ack_at", n(at))
+            .run(
+                self.client(),
+                self.table(),
+                message_id,
+                "attribute_exists(#message_id) AND (attribute_not_exists(#ack_at) OR #ack_at < :ack_at)",
+            )
             .await?;
         Ok(matches!(written, Conditional::Applied(_)))
     }

@@ -40,7 +40,7 @@ impl ConsentStore for MemoryConsent {
         let mut items = self.items.lock().expect("consent lock");
         let current = items.get(&new.phone);
         // DynamoDB's condition compares the attributes read (state, updated_at, source,
-        // evidence), not the history: the same here.
+        // evidence, last_inbound_at), not the history: the same here.
         let unchanged = match (current, read) {
             (None, None) => true,
             (Some(current), Some(read)) => {
@@ -48,6 +48,7 @@ impl ConsentStore for MemoryConsent {
                     && current.updated_at == read.updated_at
                     && current.source == read.source
                     && current.evidence == read.evidence
+                    && current.last_inbound_at == read.last_inbound_at
             }
             _ => false,
         };
@@ -55,5 +56,24 @@ impl ConsentStore for MemoryConsent {
             items.insert(new.phone.clone(), new.clone());
         }
         Ok(unchanged)
+    }
+
+    async fn record_inbound(&self, phone: &PhoneNumber, at: i64) -> Result<bool, StoreError> {
+        self.faults.before("record_inbound", phone.as_str()).await?;
+        let mut items = self.items.lock().expect("consent lock");
+        let item = items.entry(phone.as_str().to_owned()).or_insert_with(|| ConsentItem {
+            phone: phone.as_str().to_owned(),
+            state: None,
+            updated_at: None,
+            source: None,
+            evidence: None,
+            history: Vec::new(),
+            last_inbound_at: None,
+        });
+        if item.last_inbound_at.is_some_and(|last| last >= at) {
+            return Ok(false);
+        }
+        item.last_inbound_at = Some(at);
+        Ok(true)
     }
 }

@@ -10,10 +10,12 @@ use async_trait::async_trait;
 
 use super::faults::Faults;
 use crate::domain::claim::{may_claim, may_reconcile_claim, Take};
-use crate::domain::item::{retry_shard, ItemIdentity, LogItem};
+use crate::domain::inbox::RecentItem;
+use crate::domain::item::{retry_shard, ContentKind, ItemIdentity, LogItem};
 use crate::domain::message::MessageId;
 use crate::domain::outcome::{EarlyFinal, GiveBack, Outcome};
 use crate::domain::phone::PhoneNumber;
+use crate::domain::schedule::Hold;
 use crate::domain::status::{twilio_rank, Status};
 use crate::domain::sweep::SweepAction;
 use crate::ports::{
@@ -63,6 +65,15 @@ fn with_identity(item: &mut LogItem, identity: &ItemIdentity, now: i64, retentio
     if let Some(request) = &identity.request {
         item.request.get_or_insert_with(|| request.clone());
     }
+    if let Some(requested_by) = &identity.requested_by {
+        item.requested_by.get_or_insert_with(|| requested_by.clone());
+    }
+}
+
+/// No item, or one waiting for its next take (`retrying`, `scheduled`): what a hold or a
+/// cancel, skip or expiry may replace.
+fn new_or_waiting(item: Option<&LogItem>) -> bool {
+    item.is_none_or(|item| matches!(item.status, Some(Status::Retrying | Status::Scheduled)))
 }
 
 fn add_sid(item: &mut LogItem, sid: &str) {
@@ -144,10 +155,33 @@ impl MessageLog for MemoryMessageLog {
         }))
     }
 
+    async fn hold(
+        &self,
+        identity: &ItemIdentity,
+        hold: &Hold,
+        now: i64,
+        retention_days: i64,
+    ) -> Result<Conditional, StoreError> {
+        self.faults.before("hold", identity.message_id.as_str()).await?;
+        let id = identity.message_id.as_str();
+        Ok(self.write(id, new_or_waiting, true, |item| {
+            item.status = Some(Status::Scheduled);
+            item.next_attempt_at = Some(hold.until);
+            item.retry_shard = Some(retry_shard(id));
+            item.retry_due_at = Some(hold.until);
+            item.released_at = Some(hold.until);
+            item.updated_at = Some(now);
+            item.lease_owner = None;
+            item.lease_until = None;
+            with_identity(item, identity, now, retention_days);
+        }))
+    }
+
     async fn claim(
         &self,
         identity: &ItemIdentity,
         take: &Take,
+        content_kind: ContentKind,
         retention_days: i64,
     ) -> Result<Conditional, StoreError> {
         self.faults.before("claim", identity.message_id.as_str()).await?;
@@ -157,6 +191,7 @@ impl MessageLog for MemoryMessageLog {
             |item| may_claim(item, take.due),
             true,
             |item| {
+                item.content_kind = Some(content_kind);
                 item.status = Some(Status::Sending);
                 item.lease_owner = Some(take.owner.clone());
                 item.lease_until = Some(take.lease_until);
@@ -195,6 +230,7 @@ impl MessageLog for MemoryMessageLog {
         message_id: &MessageId,
         take: &Take,
         seen_attempts: u32,
+        content_kind: ContentKind,
     ) -> Result<Conditional, StoreError> {
         self.faults.before("record_new_attempt", message_id.as_str()).await?;
         let condition = |item: Option<&LogItem>| {
@@ -202,6 +238,7 @@ impl MessageLog for MemoryMessageLog {
         };
         Ok(self.write(message_id.as_str(), condition, false, |item| {
             item.attempts = seen_attempts + 1;
+            item.content_kind = Some(content_kind);
             item.attempt_started_at = Some(take.now);
             item.updated_at = Some(take.now);
         }))
@@ -427,6 +464,41 @@ impl StatusCallbackLog for MemoryMessageLog {
                 add_sid(item, sid);
             },
         );
+        Ok(matches!(written, Conditional::Applied(_)))
+    }
+    async fn recent_for_phone(&self, phone: &str, limit: i32) -> Result<Vec<RecentItem>, StoreError> {
+        self.faults.before("recent_for_phone", phone).await?;
+        let items = self.items.lock().expect("log lock");
+        // `by-recipient` sorts by `created_at` (items without one are not in the index).
+        let mut recent: Vec<RecentItem> = items
+            .values()
+            .filter(|item| item.phone.as_deref() == Some(phone))
+            .filter_map(|item| {
+                Some(RecentItem {
+                    message_id: item.message_id.clone(),
+                    created_at: item.created_at?,
+                    twilio_sid: item.twilio_sid.clone(),
+                    status: item.status,
+                })
+            })
+            .collect();
+        recent.sort_by_key(|item| std::cmp::Reverse(item.created_at));
+        recent.truncate(limit.max(1) as usize);
+        Ok(recent)
+    }
+
+    async fn campaign_of(&self, message_id: &str) -> Result<Option<String>, StoreError> {
+        self.faults.before("campaign_of", message_id).await?;
+        Ok(self.items.lock().expect("log lock").get(message_id).and_then(|item| item.campaign.clone()))
+    }
+
+    async fn record_ack(&self, message_id: &str, word: &str, at: i64) -> Result<bool, StoreError> {
+        self.faults.before("record_ack", message_id).await?;
+        let condition = |item: Option<&LogItem>| item.is_some_and(|i| i.ack_at.is_none_or(|old| old < at));
+        let written = self.write(message_id, condition, false, |item| {
+            item.ack = Some(word.to_owned());
+            item.ack_at = Some(at);
+        });
         Ok(matches!(written, Conditional::Applied(_)))
     }
 }

@@ -7,6 +7,7 @@
 //! Each adapter is a cheap handle (`Clone` shares the state) with a [`Faults`] switchboard:
 //! a test makes an operation fail or wait, and reads back which operations ran.
 
+mod campaigns;
 mod clock;
 mod consent;
 mod faults;
@@ -15,6 +16,7 @@ mod messenger;
 mod queue;
 mod world;
 
+pub use campaigns::MemoryCampaigns;
 pub use clock::ManualClock;
 pub use consent::MemoryConsent;
 pub use faults::{Faults, Operation};

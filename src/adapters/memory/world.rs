@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use super::{ManualClock, MemoryConsent, MemoryMessageLog, MemoryMessenger, MemoryQueue};
+use super::{ManualClock, MemoryCampaigns, MemoryConsent, MemoryMessageLog, MemoryMessenger, MemoryQueue};
 use crate::config::{SendConfig, SweepConfig};
 use crate::domain::consent::{ConsentChange, ConsentSource, ConsentState};
 use crate::domain::phone::PhoneNumber;
@@ -26,6 +26,8 @@ pub struct MemoryWorld {
     pub consent: MemoryConsent,
     pub queue: MemoryQueue,
     pub twilio: MemoryMessenger,
+    /// The Campaigns table (campaigns and the daily budget's items).
+    pub campaigns: MemoryCampaigns,
 }
 
 impl MemoryWorld {
@@ -37,6 +39,7 @@ impl MemoryWorld {
             consent: MemoryConsent::new(),
             queue: MemoryQueue::new(Arc::new(clock.clone())),
             twilio: MemoryMessenger::new(Sender::From(WORLD_SENDER.into()), Arc::new(clock.clone())),
+            campaigns: MemoryCampaigns::new(),
             clock,
         }
     }
@@ -48,6 +51,8 @@ impl MemoryWorld {
             log: Arc::new(self.log.clone()),
             consent: Arc::new(self.consent.clone()),
             queue: Arc::new(self.queue.clone()),
+            campaigns: Arc::new(self.campaigns.clone()),
+            budget: Arc::new(self.campaigns.clone()),
             messenger,
             clock: Arc::new(self.clock.clone()),
         }

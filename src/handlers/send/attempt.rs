@@ -6,8 +6,9 @@ use std::time::{Duration, Instant};
 use tracing::{error, info, warn};
 
 use super::batch::Batch;
-use super::{count_status, random_unit, Acknowledge, Disposition, SendHandler, DEADLINE_MARGIN};
+use super::{count_status, random_unit, Acknowledge, Disposition, SendHandler, Sending, DEADLINE_MARGIN};
 use crate::domain::backoff::delay_until;
+use crate::domain::budget::{hour_of, item_key, BUDGET_TTL_SECONDS};
 use crate::domain::claim::Take;
 use crate::domain::consent::{ConsentChange, ConsentSource, ConsentState};
 use crate::domain::item::{ItemIdentity, LogItem};
@@ -28,15 +29,27 @@ pub(super) struct Attempt<'a> {
 
 impl SendHandler {
     /// After a create claim: give up, or create.
-    pub(super) async fn attempt(&self, batch: &Batch, attempt: Attempt<'_>, item: LogItem) -> Disposition {
+    pub(super) async fn attempt(
+        &self,
+        batch: &Batch,
+        attempt: Attempt<'_>,
+        item: LogItem,
+        sending: Sending,
+    ) -> Disposition {
         if let Some(outcome) = given_up(&self.config.policy, &item, self.clock.now()) {
             return self.record(batch, &attempt, &item, outcome, None).await;
         }
-        self.create(batch, attempt, item).await
+        self.create(batch, attempt, item, sending).await
     }
 
     /// Step 4: the create, its answer decided, then recorded.
-    pub(super) async fn create(&self, batch: &Batch, attempt: Attempt<'_>, item: LogItem) -> Disposition {
+    pub(super) async fn create(
+        &self,
+        batch: &Batch,
+        attempt: Attempt<'_>,
+        item: LogItem,
+        sending: Sending,
+    ) -> Disposition {
         let Some(messenger) = &self.messenger else {
             return self.record(batch, &attempt, &item, Outcome::DryRun, None).await;
         };
@@ -66,16 +79,20 @@ impl SendHandler {
             return self.record(batch, &attempt, &item, outcome, None).await;
         }
         let now = self.clock.now();
+        if sending.counts_budget {
+            self.count_in_budget(message, now).await;
+        }
         let timeout = self.config.twilio_timeout.min(batch.remaining().saturating_sub(Duration::from_secs(1)));
+        let (body, template) = match sending.content {
+            Content::Body(body) => (Some(body), None),
+            Content::Template(template) => (None, Some(template)),
+        };
         let request = CreateRequest {
             message_id: message.message_id.clone(),
             to: message.to.clone(),
             sender: messenger.sender().clone(),
-            body: message.body().map(str::to_owned),
-            template: match &message.content {
-                Content::Template(template) => Some(template.clone()),
-                Content::Body(_) => None,
-            },
+            body,
+            template,
             media_url: message.media_url.clone(),
             status_callback: self.status_callback(message),
             validity_period: message.not_after.map(|at| (at - now).clamp(1, MAX_VALIDITY_SECONDS) as u32),
@@ -104,6 +121,18 @@ impl SendHandler {
             }
         }
         self.record(batch, &attempt, &item, decided.outcome, Some((decided.code, latency_ms))).await
+    }
+
+    /// `ADD phones :p` to the hour's budget item, before a create outside the window. A
+    /// failure is logged and the create goes on: the budget is a guard, not Meta's counter,
+    /// and holding a message for it would cost more than an overshoot of one.
+    async fn count_in_budget(&self, message: &QueueMessage, now: i64) {
+        let Some(budget) = &self.config.budget else { return };
+        let hour = hour_of(now);
+        let key = item_key(hour, message.to.as_str(), budget);
+        if let Err(err) = self.budget.add(&key, message.to.as_str(), hour + BUDGET_TTL_SECONDS).await {
+            warn!(message_id = %message.message_id, error = %err, "could not count the parent in the daily budget; sent all the same");
+        }
     }
 
     fn status_callback(&self, message: &QueueMessage) -> Option<String> {

@@ -1,12 +1,25 @@
 //! What one invocation's records share: the Lambda's deadline, the throttle pause, the stop
 //! after an account-level error, and the metrics. Time comes from the `Clock` port.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use crate::domain::budget::BudgetWindow;
+use crate::domain::campaign::CampaignItem;
 use crate::metrics::Metrics;
 use crate::ports::Clock;
+
+/// What the batch read once for all its records (`None`: the read failed, and the records
+/// that need it go back to the queue).
+#[derive(Default)]
+pub(super) struct BatchReads {
+    /// The items of the batch's campaigns (a campaign without an item is absent).
+    pub(super) campaigns: Option<HashMap<String, CampaignItem>>,
+    /// The daily budget's last 24 hours, when a budget is set; records add to it as they go.
+    pub(super) budget: Option<Mutex<BudgetWindow>>,
+}
 
 /// The state one invocation shares between its records.
 pub(super) struct Batch {
@@ -17,6 +30,7 @@ pub(super) struct Batch {
     /// No create starts before this (Unix ms; 0: no pause).
     pause_until_ms: AtomicI64,
     pub(super) metrics: Metrics,
+    pub(super) reads: BatchReads,
 }
 
 impl Batch {
@@ -28,6 +42,7 @@ impl Batch {
             stop_creating: AtomicBool::new(false),
             pause_until_ms: AtomicI64::new(0),
             metrics: Metrics::new("send"),
+            reads: BatchReads::default(),
         }
     }
 

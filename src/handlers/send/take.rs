@@ -5,13 +5,14 @@ use tracing::{error, info, warn};
 
 use super::attempt::Attempt;
 use super::batch::Batch;
-use super::{random_unit, Acknowledge, Disposition, ReturnToQueue, SendHandler};
+use super::{random_unit, Acknowledge, Disposition, ReturnToQueue, SendHandler, Sending};
 use crate::domain::claim::{claim_conflict, shows_own_take, ClaimConflict, Take};
-use crate::domain::item::{ItemIdentity, LogItem};
+use crate::domain::item::{ContentKind, ItemIdentity, LogItem};
 use crate::domain::message::QueueMessage;
 use crate::domain::outcome::{in_doubt_or_give_up, Outcome};
 use crate::domain::reconcile::{self, after_not_found, Found, NotFound};
 use crate::domain::twilio::{Sender, TwilioMessage};
+use crate::domain::window::content_to_send;
 use crate::ports::{Conditional, Messenger};
 
 impl SendHandler {
@@ -27,13 +28,21 @@ impl SendHandler {
     }
 
     /// Step 3: the create claim.
-    pub(super) async fn claim(&self, batch: &Batch, message: &QueueMessage, identity: &ItemIdentity) -> Disposition {
+    pub(super) async fn claim(
+        &self,
+        batch: &Batch,
+        message: &QueueMessage,
+        identity: &ItemIdentity,
+        sending: Sending,
+    ) -> Disposition {
         let take = self.new_take();
-        match self.log.claim(identity, &take, self.config.retention_days).await {
-            Ok(Conditional::Applied(item)) => self.attempt(batch, Attempt { message, identity, take }, item).await,
+        match self.log.claim(identity, &take, sending.content_kind, self.config.retention_days).await {
+            Ok(Conditional::Applied(item)) => {
+                self.attempt(batch, Attempt { message, identity, take }, item, sending).await
+            }
             // The SDK retried a claim that had already applied.
             Ok(Conditional::Refused(Some(old))) if shows_own_take(Some(&old), &take) => {
-                self.attempt(batch, Attempt { message, identity, take }, old).await
+                self.attempt(batch, Attempt { message, identity, take }, old, sending).await
             }
             Ok(Conditional::Refused(old)) => self.on_conflict(batch, message, identity, old, true).await,
             Err(err) => {
@@ -67,6 +76,10 @@ impl SendHandler {
             ClaimConflict::HeldElsewhere => {
                 batch.metrics.count("Duplicate");
                 info!(message_id = %message_id, outcome = "in_flight_elsewhere", "another taker holds the lease: acknowledged");
+                Acknowledge
+            }
+            ClaimConflict::HeldForLater => {
+                info!(message_id = %message_id, outcome = "early", "scheduled further ahead than a delay reaches: the sweep brings it back at its time");
                 Acknowledge
             }
             ClaimConflict::Early { delay_seconds } => {
@@ -133,28 +146,37 @@ impl SendHandler {
     async fn not_found(&self, batch: &Batch, attempt: Attempt<'_>, item: LogItem) -> Disposition {
         let message = attempt.message;
         let now = self.clock.now();
-        let refusal = match self.refusal(message, now).await {
-            Ok(refusal) => refusal,
+        let (refusal, sending) = match self.readmission(batch, message).await {
+            Ok(Ok(sending)) => (None, Some(sending)),
+            Ok(Err(refusal)) => (Some(refusal), None),
             Err(err) => {
                 let reason = format!("consent could not be read: {err}");
                 let outcome = in_doubt_or_give_up(&self.config.policy, &item, reason, now, random_unit());
                 return self.record(batch, &attempt, &item, outcome, None).await;
             }
         };
-        if let NotFound::Record(outcome) = after_not_found(&self.config.policy, &item, refusal, now) {
-            return self.record(batch, &attempt, &item, outcome, None).await;
-        }
+        let sending = match (after_not_found(&self.config.policy, &item, refusal, now), sending) {
+            (NotFound::Record(outcome), _) => return self.record(batch, &attempt, &item, outcome, None).await,
+            (NotFound::NewAttempt, Some(sending)) => sending,
+            (NotFound::NewAttempt, None) => {
+                // `after_not_found` records every refusal: a new attempt always comes with
+                // what to send. Kept total rather than trusted: in doubt again.
+                let outcome =
+                    in_doubt_or_give_up(&self.config.policy, &item, "no content decided".into(), now, random_unit());
+                return self.record(batch, &attempt, &item, outcome, None).await;
+            }
+        };
         let mut take = attempt.take;
         take.now = now;
-        match self.log.record_new_attempt(&message.message_id, &take, item.attempts).await {
-            Ok(Conditional::Applied(item)) => self.create(batch, Attempt { take, ..attempt }, item).await,
+        match self.log.record_new_attempt(&message.message_id, &take, item.attempts, sending.content_kind).await {
+            Ok(Conditional::Applied(item)) => self.create(batch, Attempt { take, ..attempt }, item, sending).await,
             // The SDK retried a write that had already applied: our lease, our count, our time.
             Ok(Conditional::Refused(Some(old)))
                 if shows_own_take(Some(&old), &take)
                     && old.attempts == item.attempts + 1
                     && old.attempt_started_at == Some(take.now) =>
             {
-                self.create(batch, Attempt { take, ..attempt }, old).await
+                self.create(batch, Attempt { take, ..attempt }, old, sending).await
             }
             Ok(Conditional::Refused(_)) => {
                 batch.metrics.count("LeaseLost");
@@ -189,7 +211,10 @@ impl SendHandler {
             .await
             .map_err(|e| format!("reconcile failed: {e}"))?;
         tracing::debug!(message_id = %message.message_id, listed = listed.len(), window_start = *window.start(), window_end = *window.end(), "reconcile: listed at Twilio");
-        let candidates = reconcile::candidates(listed, sender, &window, &message.content);
+        // What the attempt in doubt sent: its body, or the fallback template it was sent as.
+        let window_was_open = item.content_kind != Some(ContentKind::Template);
+        let (sent, _) = content_to_send(message, window_was_open);
+        let candidates = reconcile::candidates(listed, sender, &window, &sent);
         if candidates.is_empty() {
             return Ok(Found::Nothing);
         }
