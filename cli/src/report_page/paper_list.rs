@@ -44,3 +44,57 @@ pub fn paper_list(report: &StaffReport, lang: Lang, show_phones: bool) -> Result
     let bytes = writer.into_inner().map_err(|e| e.into_error())?;
     Ok(format!("{BOM}{}", String::from_utf8_lossy(&bytes)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report_page::fixtures::full_report;
+
+    fn rows(text: &str) -> Vec<Vec<String>> {
+        let text = text.strip_prefix(BOM).expect("the list starts with a byte-order mark");
+        csv::Reader::from_reader(text.as_bytes())
+            .records()
+            .map(|r| r.expect("valid CSV").iter().map(str::to_owned).collect())
+            .collect()
+    }
+
+    #[test]
+    fn one_row_per_family_not_reached_in_the_page_language() {
+        let report = full_report();
+        let text = paper_list(&report, Lang::Fr, false).unwrap();
+        assert!(
+            text.starts_with("\u{feff}Famille,Téléphone,État,Pourquoi,Que faire,Détail technique,Message\n"),
+            "{text}"
+        );
+        let rows = rows(&text);
+        assert_eq!(rows.len(), report.unreached.len());
+        assert_eq!(
+            rows[0],
+            [
+                "p03",
+                "+33*******03",
+                "Échec",
+                "Ce numéro n'utilise pas WhatsApp.",
+                "Appelez-les ou envoyez un SMS ; vérifiez le numéro avec eux.",
+                "failed · 63003 · Channel could not find To address",
+                "trip:p03",
+            ]
+        );
+        assert_eq!(rows[4][1], "aucun numéro valide");
+        assert!(!text.contains("+3361234560"), "phones masked, in the detail too: {text}");
+
+        let english = paper_list(&report, Lang::En, true).unwrap();
+        assert!(english.starts_with("\u{feff}Family,Phone,Status,Why,What to do,Technical detail,Message\n"));
+        let rows = self::rows(&english);
+        assert_eq!((rows[1][1].as_str(), rows[1][2].as_str()), ("+33612345607", "Not sent: no consent"));
+        assert!(rows[2][5].contains("+33612345608"), "whole in the detail with --show-phones");
+    }
+
+    #[test]
+    fn no_family_not_reached_is_a_header_alone() {
+        let report = StaffReport::default();
+        let text = paper_list(&report, Lang::En, false).unwrap();
+        assert_eq!(rows(&text).len(), 0);
+        assert_eq!(text.lines().count(), 1);
+    }
+}

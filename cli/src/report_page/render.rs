@@ -381,7 +381,7 @@ mod tests {
             "Campagne annulée",
             "3 décembre 2026 à 09:05 · par head@school · «\u{a0}storm warning\u{a0}»",
             "Sur 20 messages, 10 sont arrivés sur le téléphone des parents.",
-            "Premier message envoyé",
+            "Début de l'envoi",
             "3 décembre 2026 à 08:05",
             "secretariat@school",
             // the funnel, with the acknowledged step
