@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use fake_twilio::{Behaviour, CallbackOptions, FakeTwilio, Options};
 use missive::config::{Env, SweepConfig, WebhookConfig};
+use missive::domain::consent::{ConsentSource, ConsentState};
 use missive_cli::local::{self, InProcess};
 
 const CAMPAIGN: &str = "spring-trip";
@@ -355,6 +356,58 @@ async fn the_sample_campaign_page_as_a_person_sees_it() {
         assert!(dom.contains(&format!("+336123456{n:02}")), "p{n:02}'s whole phone with --show-phones");
     }
     eprintln!("pages and screenshot in {} (chromium: {})", dir.display(), chromium.display());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_campaign_larger_than_one_batch_get_is_read_whole() {
+    // 205 messages (three BatchGetItem calls of at most 100 keys; Query pages of 40), all
+    // skipped by the real send handler for want of consent; five of the parents had replied
+    // STOP, which their line says.
+    let env = TestEnv::start().await;
+    let twilio = fake_twilio().await;
+    let stopped: Vec<u32> = (0..205).step_by(50).collect();
+    for n in &stopped {
+        env.set_consent(&phone(*n), ConsentState::OptedOut, ConsentSource::WhatsappReply, "SM-stop").await;
+    }
+    let handler = env.send_handler(&twilio, &[]).await;
+    let bodies: Vec<String> = (0..205)
+        .map(|n| {
+            serde_json::json!({"v": 1, "message_id": format!("big:r{n:03}"), "to": phone(n), "campaign": "big",
+                "recipient_id": format!("r{n:03}"), "template": {"content_sid": TEMPLATE}})
+            .to_string()
+        })
+        .collect();
+    for chunk in bodies.chunks(10) {
+        let response = handler.handle(sqs_event(chunk), std::time::SystemTime::now() + Duration::from_secs(60)).await;
+        assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    }
+    assert!(twilio.messages().is_empty(), "nothing sent without consent");
+
+    let csv = temp_dir().join("big.csv");
+    let run = env
+        .missive(&["report", "--campaign", "big", "--csv", csv.to_str().unwrap(), "--lang", "en", "--page-size", "40"])
+        .await;
+    run.ok();
+    assert!(run.stdout.contains("(205 families not reached)"), "{}", run.stdout);
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let mut reader = csv::Reader::from_reader(text.trim_start_matches('\u{feff}').as_bytes());
+    let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
+    let ids: Vec<&str> = rows.iter().map(|row| &row[0]).collect();
+    let expected: Vec<String> = (0..205).map(|n| format!("r{n:03}")).collect();
+    assert_eq!(ids, expected, "every family once, in order");
+    for (n, row) in rows.iter().enumerate() {
+        let why = if stopped.contains(&(n as u32)) {
+            "They asked to stop WhatsApp messages (STOP)."
+        } else {
+            "No agreement to receive the school's WhatsApp messages is on record."
+        };
+        assert_eq!((&row[1], &row[3]), (mask(&phone(n as u32)).as_str(), why), "row {n}");
+    }
+}
+
+/// `+33*******07`: the country code's first two digits and the last two.
+fn mask(phone: &str) -> String {
+    format!("{}{}{}", &phone[..3], "*".repeat(phone.len() - 5), &phone[phone.len() - 2..])
 }
 
 #[tokio::test]

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use super::model::{
-    AckCount, CampaignFacts, Cancellation, Funnel, HistoryEntry, LanguageCount, RecordedFacts, Reply, StaffReport,
-    UnreachedFamily,
+    AckCount, CampaignFacts, Cancellation, ErrorText, Funnel, HistoryEntry, LanguageCount, Phone, RecordedFacts, Reply,
+    StaffReport, UnreachedFamily,
 };
 use super::reasons::Reason;
 
@@ -17,11 +17,11 @@ pub fn full_report() -> StaffReport {
     let family = |id: &str, phone: Option<&str>, status: &str, reason, code, error: Option<&str>| UnreachedFamily {
         message_id: format!("trip:{id}"),
         recipient_id: Some(id.into()),
-        phone: phone.map(str::to_owned),
+        phone: phone.map(Phone::new),
         status: status.into(),
         reason,
         code,
-        error: error.map(str::to_owned),
+        error: error.map(ErrorText::new),
     };
     StaffReport {
         campaign: "trip-2026".into(),
@@ -111,7 +111,7 @@ pub fn full_report() -> StaffReport {
             Reply {
                 received_at: T0 + 600,
                 recipient_id: Some("p01".into()),
-                phone: Some("+33612345601".into()),
+                phone: Some(Phone::new("+33612345601")),
                 profile_name: Some("Jean".into()),
                 body: Some("Léo a un rendez-vous <b>médical</b> jeudi, il viendra à 10h.".into()),
                 button_text: None,
@@ -120,7 +120,7 @@ pub fn full_report() -> StaffReport {
             Reply {
                 received_at: T0 + 900,
                 recipient_id: Some("p02".into()),
-                phone: Some("+33612345602".into()),
+                phone: Some(Phone::new("+33612345602")),
                 profile_name: None,
                 body: None,
                 button_text: Some("Oui, il viendra".into()),

@@ -15,7 +15,9 @@ use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use futures::{StreamExt, TryStreamExt};
 use serde::Deserialize;
 
-use super::model::{AckCount, CampaignFacts, Funnel, HistoryEntry, RecordedFacts, Reply, StaffReport, UnreachedFamily};
+use super::model::{
+    AckCount, CampaignFacts, ErrorText, Funnel, HistoryEntry, Phone, RecordedFacts, Reply, StaffReport, UnreachedFamily,
+};
 use super::reasons::{classify, is_unreached, ConsentNow};
 use crate::campaign::{self, CampaignItem};
 use crate::error::{CliError, CliResult};
@@ -41,7 +43,7 @@ pub struct MessageFacts {
     pub message_id: String,
     #[serde(default)]
     pub status: String,
-    pub phone: Option<String>,
+    pub phone: Option<Phone>,
     pub recipient_id: Option<String>,
     pub created_at: Option<i64>,
     pub updated_at: Option<i64>,
@@ -49,7 +51,7 @@ pub struct MessageFacts {
     pub requested_by: Option<String>,
     /// The parent's quick-reply answer (issue 13 writes it).
     pub ack: Option<String>,
-    pub last_error: Option<String>,
+    pub last_error: Option<ErrorText>,
     pub last_error_code: Option<u32>,
 }
 
@@ -73,7 +75,7 @@ impl MessageFacts {
             message_id: item.message_id.clone(),
             status: item.status.clone(),
             updated_at: item.updated_at,
-            last_error: item.last_error.clone(),
+            last_error: item.last_error.clone().map(ErrorText::new),
             last_error_code: item.last_error_code,
             ..MessageFacts::default()
         }
@@ -103,17 +105,17 @@ pub async fn load(
         .map(|item| whole.remove(&item.message_id).unwrap_or_else(|| MessageFacts::from_index(item)))
         .collect();
 
-    let skipped_phones: BTreeSet<String> =
-        messages.iter().filter(|m| m.status == "skipped").filter_map(|m| m.phone.clone()).collect();
-    let skipped_phones: Vec<String> = skipped_phones.into_iter().collect();
-    let mut consent = HashMap::new();
+    let skipped_phones: BTreeSet<&str> =
+        messages.iter().filter(|m| m.status == "skipped").filter_map(|m| m.phone.as_ref().map(Phone::whole)).collect();
+    let skipped_phones: Vec<String> = skipped_phones.into_iter().map(str::to_owned).collect();
+    let mut consent: HashMap<Phone, ConsentNow> = HashMap::new();
     for item in batch_get(dynamo, tables.consent, "phone", &skipped_phones, &["phone", "state", "source"]).await? {
         if let Some(AttributeValue::S(phone)) = item.get("phone") {
             let text = |name: &str| match item.get(name) {
                 Some(AttributeValue::S(value)) => Some(value.clone()),
                 _ => None,
             };
-            consent.insert(phone.clone(), ConsentNow { state: text("state"), source: text("source") });
+            consent.insert(Phone::new(phone.as_str()), ConsentNow { state: text("state"), source: text("source") });
         }
     }
 
@@ -153,7 +155,7 @@ pub fn build(
     campaign: &str,
     now: i64,
     messages: &[MessageFacts],
-    consent: &HashMap<String, ConsentNow>,
+    consent: &HashMap<Phone, ConsentNow>,
     campaign_item: Option<(CampaignFacts, Vec<HistoryEntry>)>,
     replies: Vec<Reply>,
 ) -> StaffReport {
@@ -188,7 +190,7 @@ pub fn build(
             reason: classify(
                 &m.status,
                 m.last_error_code,
-                m.last_error.as_deref(),
+                m.last_error.as_ref().map(ErrorText::whole),
                 m.phone.as_ref().and_then(|p| consent.get(p)),
             ),
             code: m.last_error_code,
@@ -309,7 +311,7 @@ mod tests {
         MessageFacts {
             message_id: format!("trip:{id}"),
             status: status.into(),
-            phone: Some(format!("+336123456{:0>2}", &id[1..])),
+            phone: Some(Phone::new(format!("+336123456{:0>2}", &id[1..]))),
             recipient_id: Some(id.into()),
             created_at: Some(1_000 + id[1..].parse::<i64>().unwrap()),
             updated_at: Some(2_000 + id[1..].parse::<i64>().unwrap()),
@@ -375,7 +377,7 @@ mod tests {
     fn skipped_families_get_the_reason_from_their_consent_record() {
         let messages = [message("p1", "skipped"), message("p2", "skipped")];
         let consent = HashMap::from([(
-            "+33612345601".to_owned(),
+            Phone::new("+33612345601"),
             ConsentNow { state: Some("opted_out".into()), source: Some("whatsapp-reply".into()) },
         )]);
         let report = build("trip", 5_000, &messages, &consent, None, Vec::new());

@@ -4,16 +4,85 @@
 //! whose data source does not exist yet is `None` or empty, and the page says so in words.
 //!
 //! Phones are kept whole here (E.164): masking is the renderer's job, so that one model serves
-//! the masked page and the `--show-phones` one.
+//! the masked page and the `--show-phones` one. They, and error texts that may quote them, are
+//! masked in `Debug`.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
-use serde::Serialize;
+use missive::domain::phone::{mask_phone, mask_phones_in};
+use serde::Deserialize;
 
 use super::reasons::Reason;
 
+/// A parent's phone number, whole (E.164, as MessageLog stores it); `Debug` masks it.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(transparent)]
+pub struct Phone(String);
+
+impl Phone {
+    pub fn new(number: impl Into<String>) -> Self {
+        Phone(number.into())
+    }
+
+    pub fn whole(&self) -> &str {
+        &self.0
+    }
+
+    /// `+33*******78`.
+    pub fn masked(&self) -> String {
+        mask_phone(&self.0)
+    }
+
+    /// Whole when `whole`, else masked.
+    pub fn shown(&self, whole: bool) -> String {
+        if whole {
+            self.0.clone()
+        } else {
+            self.masked()
+        }
+    }
+}
+
+impl fmt::Debug for Phone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Phone({})", self.masked())
+    }
+}
+
+/// A recorded error text, which may quote the phone (`The 'To' number +336… is not valid`);
+/// `Debug` masks every phone in it.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct ErrorText(String);
+
+impl ErrorText {
+    pub fn new(text: impl Into<String>) -> Self {
+        ErrorText(text.into())
+    }
+
+    pub fn whole(&self) -> &str {
+        &self.0
+    }
+
+    /// Whole when `whole`, else with every phone masked.
+    pub fn shown(&self, whole: bool) -> String {
+        if whole {
+            self.0.clone()
+        } else {
+            mask_phones_in(&self.0)
+        }
+    }
+}
+
+impl fmt::Debug for ErrorText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", mask_phones_in(&self.0))
+    }
+}
+
 /// One campaign, as the staff report shows it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct StaffReport {
     /// The campaign's name (the queue messages' `campaign`).
     pub campaign: String,
@@ -41,7 +110,7 @@ pub struct StaffReport {
 }
 
 /// The campaign's own item (DESIGN.md, "Campaigns").
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CampaignFacts {
     pub description: Option<String>,
     pub created_at: Option<i64>,
@@ -52,7 +121,7 @@ pub struct CampaignFacts {
     pub cancelled: Option<Cancellation>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Cancellation {
     pub at: Option<i64>,
     pub by: Option<String>,
@@ -60,7 +129,7 @@ pub struct Cancellation {
 }
 
 /// What the campaign's MessageLog items tell, whatever other table exists.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RecordedFacts {
     /// Items of the campaign in MessageLog.
     pub items: u64,
@@ -73,7 +142,7 @@ pub struct RecordedFacts {
 }
 
 /// One operator action on the campaign (the Campaigns item's `history`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HistoryEntry {
     /// `created`, `cancelled`, `uncancelled`, `requeued`, or a name this page does not know
     /// (shown as it is).
@@ -84,7 +153,7 @@ pub struct HistoryEntry {
 }
 
 /// The funnel: each step counts the messages that got at least that far.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Funnel {
     /// Messages enqueued (the Campaigns item); `None` until that table exists, and then the
     /// funnel starts from the items recorded.
@@ -108,23 +177,23 @@ impl Funnel {
 }
 
 /// A family the message will not reach.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnreachedFamily {
     pub message_id: String,
     /// The parent's id in the school's system.
     pub recipient_id: Option<String>,
     /// E.164, whole (masked when rendered, unless asked otherwise); absent when the queue
     /// message's number was invalid.
-    pub phone: Option<String>,
+    pub phone: Option<Phone>,
     pub status: String,
     pub reason: Reason,
     /// Twilio's error code, for the administrator.
     pub code: Option<u32>,
     /// The recorded error text, for the administrator (may quote the phone).
-    pub error: Option<String>,
+    pub error: Option<ErrorText>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AckCount {
     /// The word after `ack:` in the button's payload.
     pub answer: String,
@@ -132,11 +201,11 @@ pub struct AckCount {
 }
 
 /// A parent's message to the school (an Inbox item).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
     pub received_at: i64,
     pub recipient_id: Option<String>,
-    pub phone: Option<String>,
+    pub phone: Option<Phone>,
     /// The parent's WhatsApp profile name.
     pub profile_name: Option<String>,
     pub body: Option<String>,
@@ -145,9 +214,25 @@ pub struct Reply {
     pub media_count: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LanguageCount {
     /// A language code (`fr`, `en`, `ar`…).
     pub lang: String,
     pub count: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report_page::fixtures::full_report;
+
+    #[test]
+    fn debug_output_never_shows_a_whole_phone() {
+        let report = full_report();
+        let debug = format!("{report:?}");
+        assert!(!debug.contains("+3361234560") && !debug.contains("+3361234561"), "{debug}");
+        assert!(debug.contains("Phone(+33*******03)"), "{debug}");
+        assert!(debug.contains("The 'To' number +33*******08 is not valid"), "{debug}");
+        assert_eq!(report.unreached[0].phone.as_ref().map(Phone::whole), Some("+33612345603"), "kept whole");
+    }
 }

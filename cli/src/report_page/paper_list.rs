@@ -4,9 +4,8 @@
 //! the accents right; the csv crate quotes what needs quoting.
 
 use super::model::StaffReport;
-use super::render::technical_detail;
+use super::render::{phone_text, technical_detail};
 use super::words::{reason_words, status_words, Lang};
-use missive::domain::phone::mask_phone;
 
 const BOM: &str = "\u{feff}";
 
@@ -25,11 +24,7 @@ pub fn paper_list(report: &StaffReport, lang: Lang, show_phones: bool) -> Result
     ])?;
     for family in &report.unreached {
         let words = reason_words(lang, family.reason);
-        let phone = match family.phone.as_deref() {
-            Some(phone) if show_phones => phone.to_owned(),
-            Some(phone) => mask_phone(phone),
-            None => w.phone_unknown.to_owned(),
-        };
+        let phone = phone_text(family.phone.as_ref(), show_phones, w);
         let status = status_words(lang, &family.status).map_or(family.status.as_str(), |s| s.label);
         writer.write_record([
             family.recipient_id.as_deref().unwrap_or(w.family_unknown),

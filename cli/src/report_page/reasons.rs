@@ -2,8 +2,6 @@
 //! MessageLog recorded (status, Twilio's code, the error text) and the phone's consent record.
 //! The words for each reason, in each language, are in [`super::words`].
 
-use serde::Serialize;
-
 /// The statuses whose message will not reach the family (and so go on the paper list).
 /// In-flight and `scheduled` messages are still on their way; `cancelled` and `dry_run` ones
 /// were never meant to go (the status table explains them).
@@ -14,8 +12,7 @@ pub fn is_unreached(status: &str) -> bool {
 }
 
 /// Why a message did not reach the family.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Reason {
     /// Skipped: no consent on record (the school sends only to parents who agreed).
     NoConsent,

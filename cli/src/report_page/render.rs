@@ -10,9 +10,8 @@
 //! HTML inside Rust macros instead, harder to read for whoever adjusts the page.
 
 use askama::Template;
-use missive::domain::phone::{mask_phone, mask_phones_in};
 
-use super::model::{StaffReport, UnreachedFamily};
+use super::model::{Phone, StaffReport, UnreachedFamily};
 use super::words::{history_action, language_name, reason_words, status_words, Lang, Words, STATUS_ORDER};
 
 /// How to render: the language, whether phones are shown whole, the time zone of the dates.
@@ -119,12 +118,8 @@ struct HistoryRow {
 }
 
 /// The phone as the page shows it.
-fn phone_text(phone: Option<&str>, show_phones: bool, w: &Words) -> String {
-    match phone {
-        Some(phone) if show_phones => phone.to_owned(),
-        Some(phone) => mask_phone(phone),
-        None => w.phone_unknown.to_owned(),
-    }
+pub fn phone_text(phone: Option<&Phone>, show_phones: bool, w: &Words) -> String {
+    phone.map_or_else(|| w.phone_unknown.to_owned(), |phone| phone.shown(show_phones))
 }
 
 /// What the administrator needs: the status, Twilio's code, the error text (its phones
@@ -134,8 +129,8 @@ pub fn technical_detail(family: &UnreachedFamily, show_phones: bool) -> String {
     if let Some(code) = family.code {
         parts.push(code.to_string());
     }
-    if let Some(error) = family.error.as_deref() {
-        let error = if show_phones { error.to_owned() } else { mask_phones_in(error) };
+    if let Some(error) = &family.error {
+        let error = error.shown(show_phones);
         // The code already leads most texts (`63003: Channel…`): not twice.
         let error = match family.code {
             Some(code) => error.strip_prefix(&format!("{code}: ")).map(str::to_owned).unwrap_or(error),
@@ -256,7 +251,7 @@ impl<'a> Page<'a> {
                 let words = reason_words(lang, family.reason);
                 FamilyRow {
                     family: family.recipient_id.clone().unwrap_or_else(|| w.family_unknown.to_owned()),
-                    phone: phone_text(family.phone.as_deref(), options.show_phones, w),
+                    phone: phone_text(family.phone.as_ref(), options.show_phones, w),
                     why: words.why,
                     what_to_do: words.what_to_do,
                     detail: technical_detail(family, options.show_phones),
@@ -285,8 +280,8 @@ impl<'a> Page<'a> {
                 if let Some(id) = reply.recipient_id.as_deref() {
                     who.push(id.to_owned());
                 }
-                if let Some(phone) = reply.phone.as_deref() {
-                    who.push(phone_text(Some(phone), options.show_phones, w));
+                if let Some(phone) = &reply.phone {
+                    who.push(phone.shown(options.show_phones));
                 }
                 if let Some(name) = reply.profile_name.as_deref() {
                     who.push(name.to_owned());
