@@ -10,7 +10,9 @@
 #
 # Then: a parent replies STOP on WhatsApp (a signed request to the webhook), the sample
 # campaign (events/campaign/parents.csv) goes out with `missive bulk`, `missive report --watch`
-# runs until it settles, and the final report, the failures and one message are printed.
+# runs until it settles, and the final report, the failures and one message are printed;
+# the staff report page (`missive report --html`, in SCHOOL_LANG) and its paper list of the
+# families not reached are written under .run/, and their paths printed.
 # With the sample campaign and the fake Twilio, the final counts must be those of
 # events/campaign/README.md, else the demo exits 1. Everything started here is stopped at the
 # end, or on Ctrl-C, the functions that each `cargo lambda watch` started included.
@@ -360,6 +362,12 @@ if [[ $CSV == "$SAMPLE_CSV" ]]; then
   run_tracked "$MISSIVE" status "$CAMPAIGN:p03"
 fi
 
+step "the staff report page: what the head teacher and the secretary open"
+REPORT_PAGE="$RUN_DIR/$CAMPAIGN-report.html"
+PAPER_LIST="$RUN_DIR/$CAMPAIGN-families-not-reached.csv"
+run_tracked "$MISSIVE" report --campaign "$CAMPAIGN" --html "$REPORT_PAGE" --csv "$PAPER_LIST" ||
+  die "missive report --html failed"
+
 step "done in $((SECONDS - demo_started)) s: build $((build_done - demo_started)) s, start-up $((functions_up - build_done)) s, enqueue $((campaign_sent - functions_up)) s, settle $((settled - campaign_sent)) s"
 log "logs: $RUN_DIR/$RUN_TAG-*.log"
 
@@ -374,4 +382,6 @@ if [[ $check_sample == 1 ]]; then
     exit 1
   fi
 fi
+log "the staff report page (open it in a browser): $REPORT_PAGE"
+log "the families not reached (CSV): $PAPER_LIST"
 log "stopping everything this demo started"

@@ -7,6 +7,8 @@
 #                    puts .venv/bin first on PATH (cargo lambda needs python -m ziglang there)
 #   ensure_checkov   .venv-checkov from requirements-checkov.txt; exports CHECKOV_BIN
 #   ensure_prism     Prism under .tools/node; exports PRISM_BIN
+#   ensure_chromium  Debian's chromium (apt-get install, after apt-get update when the package
+#                    is unknown); exports CHROMIUM_BIN; fails (never skips) when it cannot
 #   free_port        prints a free TCP port on 127.0.0.1 (asks the OS)
 #   start_moto       moto server (through scripts/moto_server.py) on 127.0.0.1:<free port>;
 #                    exports AWS_ENDPOINT_URL (= MOTO_URL), AWS_ACCESS_KEY_ID=test,
@@ -153,6 +155,29 @@ _install_prism() {
 ensure_prism() {
   _locked prism _install_prism || return 1
   export PRISM_BIN
+}
+
+# The staff report's test opens the page in a real headless browser: Debian's chromium, from
+# the distribution's own packages (no browser build fetched from elsewhere). Installed as root
+# (how this project's machines and CI run); anyone else is told what to install.
+_install_chromium() {
+  command -v chromium >/dev/null 2>&1 && return 0
+  command -v apt-get >/dev/null 2>&1 || die "chromium not found and no apt-get to install it: install Debian's chromium package"
+  [[ "$(id -u)" == 0 ]] || die "chromium not found: install it (as root: apt-get install -y chromium)"
+  log "installing Debian's chromium (once; ~1 min)"
+  # An apt cache that was never filled (a fresh machine) does not know the package yet.
+  if ! apt-cache show chromium >/dev/null 2>&1; then
+    DEBIAN_FRONTEND=noninteractive apt-get update -q </dev/null >&2 || die "apt-get update failed"
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium \
+    </dev/null >&2 || die "apt-get install chromium failed"
+  command -v chromium >/dev/null 2>&1 || die "apt-get installed chromium but it is not on PATH"
+}
+
+ensure_chromium() {
+  _locked chromium _install_chromium || return 1
+  CHROMIUM_BIN="$(command -v chromium)"
+  export CHROMIUM_BIN
 }
 
 free_port() {

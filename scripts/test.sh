@@ -8,6 +8,7 @@
 #
 # The tests find the servers through AWS_ENDPOINT_URL (= MOTO_URL), AWS_ACCESS_KEY_ID,
 # AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_DEFAULT_REGION and PRISM_URL (see scripts/lib.sh).
+# Debian's chromium is installed when missing (the staff report's page test needs it).
 # MISSIVE_SKIP_INFRA=1 skips the infra checks and the release builds of the functions;
 # MISSIVE_SKIP_DEMO=1 skips the local pipeline (scripts/demo.sh). A run given ARGS (a filter)
 # skips both slow steps too: it is a developer's run of some tests, not the whole check.
@@ -29,6 +30,7 @@ fi
 
 ensure_venv
 ensure_prism
+ensure_chromium # the staff report's page is checked in a real headless browser
 start_moto
 start_prism
 

@@ -15,6 +15,7 @@ pub mod local;
 pub mod output;
 pub mod queues;
 pub mod recorded;
+pub mod report_page;
 pub mod sheet;
 pub mod stdio;
 

@@ -1,10 +1,13 @@
 //! `missive report --campaign NAME [--watch]`: the campaign's items counted by status (from
 //! `by-campaign`), and the depth of the send queue and of its dead-letter queue.
+//! With `--html FILE` and/or `--csv FILE`: the staff report page and its paper list instead
+//! (see [`crate::report_page`]).
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use clap::Args;
+use clap::{ArgGroup, Args};
 use missive::domain::status::Status;
 use serde::Serialize;
 
@@ -13,8 +16,12 @@ use crate::context::Context;
 use crate::error::{CliError, CliResult};
 use crate::output::{print_json, warn};
 use crate::queues::{self, Depth};
+use crate::report_page::load::{self, Tables};
+use crate::report_page::paper_list::paper_list;
+use crate::report_page::{render_html, Lang, RenderOptions};
 
 #[derive(Debug, Args)]
+#[command(group(ArgGroup::new("page").args(["html", "csv"]).multiple(true)))]
 pub struct ReportArgs {
     /// The campaign (as given to `bulk` or `send --campaign`).
     #[arg(long, value_name = "NAME")]
@@ -32,6 +39,32 @@ pub struct ReportArgs {
     /// Items per Query page (tests use it to cross page boundaries).
     #[arg(long, hide = true, value_parser = clap::value_parser!(i32).range(1..))]
     pub page_size: Option<i32>,
+    /// Write the staff report to FILE: one self-contained HTML page (opens offline, prints
+    /// on A4) for the head teacher or the secretary.
+    #[arg(long, value_name = "FILE", conflicts_with = "watch")]
+    pub html: Option<PathBuf>,
+    /// Write the families not reached to FILE as CSV (the paper list).
+    #[arg(long, value_name = "FILE", conflicts_with = "watch")]
+    pub csv: Option<PathBuf>,
+    /// The language of the page and of the paper list: fr or en.
+    #[arg(long, env = "SCHOOL_LANG", default_value = "fr", value_name = "LANG", value_parser = parse_lang)]
+    pub lang: Lang,
+    /// Show phone numbers whole on the page and in the paper list (masked otherwise).
+    #[arg(long, requires = "page")]
+    pub show_phones: bool,
+    /// The time zone of the page's dates (an IANA name).
+    #[arg(long, env = "SCHOOL_TIMEZONE", default_value = "Europe/Paris", value_name = "ZONE", value_parser = parse_zone)]
+    pub timezone: chrono_tz::Tz,
+}
+
+fn parse_lang(text: &str) -> Result<Lang, String> {
+    Lang::parse(text).map_err(|e| format!("{e} (from --lang or SCHOOL_LANG)"))
+}
+
+fn parse_zone(text: &str) -> Result<chrono_tz::Tz, String> {
+    text.trim().parse::<chrono_tz::Tz>().map_err(|_| {
+        format!("{text:?} is not an IANA time zone such as Europe/Paris (from --timezone or SCHOOL_TIMEZONE)")
+    })
 }
 
 /// What `report` shows (and prints with `--json`).
@@ -77,7 +110,9 @@ pub async fn read(ctx: &Context, campaign: &str, dlq_url: Option<&str>, page_siz
     let mut in_flight = 0;
     for item in &items {
         *by_status.entry(item.status.clone()).or_default() += 1;
-        if item.status.parse::<Status>().is_ok_and(|s| s.is_in_flight()) {
+        // A `scheduled` message waits for its time (hours, days): the campaign is settled
+        // without it, as the report's counts show it.
+        if item.status.parse::<Status>().is_ok_and(|s| s.is_busy()) {
             in_flight += 1;
         }
     }
@@ -162,6 +197,9 @@ pub async fn run(ctx: &Context, args: ReportArgs) -> CliResult<()> {
     if !valid {
         return Err(CliError::Usage("--interval must be above 0 and --timeout at least 0".into()));
     }
+    if args.html.is_some() || args.csv.is_some() {
+        return write_page(ctx, &args).await;
+    }
     let dlq = queues::dlq_url(ctx).await?;
     if !args.watch {
         let report = read(ctx, &args.campaign, dlq.as_deref(), args.page_size).await?;
@@ -205,6 +243,62 @@ pub async fn run(ctx: &Context, args: ReportArgs) -> CliResult<()> {
         }
         tokio::time::sleep(Duration::from_secs_f64(args.interval)).await;
     }
+}
+
+/// `--html` / `--csv`: reads the campaign once, writes the page and the paper list.
+async fn write_page(ctx: &Context, args: &ReportArgs) -> CliResult<()> {
+    let dynamo = ctx.dynamo().await;
+    let tables = Tables { message_log: &ctx.global.message_log_table, consent: &ctx.global.consent_table };
+    let report = load::load(&dynamo, tables, &args.campaign, chrono::Utc::now().timestamp(), args.page_size).await?;
+    if report.recorded.items == 0 {
+        warn(&format!("{}; the page says so", nothing_recorded(&args.campaign)));
+    }
+    if let Some(path) = &args.html {
+        let options = RenderOptions { lang: args.lang, show_phones: args.show_phones, zone: args.timezone };
+        let html =
+            render_html(&report, &options).map_err(|e| CliError::Runtime(format!("render the report page: {e}")))?;
+        write_file(path, "--html", html.as_bytes())?;
+    }
+    if let Some(path) = &args.csv {
+        let csv = paper_list(&report, args.lang, args.show_phones)
+            .map_err(|e| CliError::Runtime(format!("write the paper list: {e}")))?;
+        write_file(path, "--csv", csv.as_bytes())?;
+    }
+    let path_text = |path: &Option<PathBuf>| path.as_ref().map(|p| p.display().to_string());
+    if ctx.json() {
+        print_json(&serde_json::json!({
+            "campaign": args.campaign,
+            "items": report.recorded.items,
+            "unreached": report.unreached.len(),
+            "html": path_text(&args.html),
+            "csv": path_text(&args.csv),
+            "lang": args.lang,
+            "phones_shown": args.show_phones,
+        }));
+    } else {
+        if let Some(path) = &args.html {
+            println!("report page: {}", path.display());
+        }
+        if let Some(path) = &args.csv {
+            println!("paper list:  {} ({} families not reached)", path.display(), report.unreached.len());
+        }
+    }
+    Ok(())
+}
+
+/// Writes `bytes` to `path` through a temporary file beside it, so that a reader never sees
+/// half a page; errors name the flag and the path.
+fn write_file(path: &Path, flag: &str, bytes: &[u8]) -> CliResult<()> {
+    let name =
+        path.file_name().ok_or_else(|| CliError::Usage(format!("{flag}: {} is not a file name", path.display())))?;
+    let mut temporary = name.to_owned();
+    temporary.push(format!(".{}.tmp", std::process::id()));
+    let temporary = path.with_file_name(temporary);
+    let result = std::fs::write(&temporary, bytes).and_then(|()| std::fs::rename(&temporary, path));
+    result.map_err(|e| {
+        let _ = std::fs::remove_file(&temporary);
+        CliError::Runtime(format!("{flag} {}: {e}", path.display()))
+    })
 }
 
 #[cfg(test)]
