@@ -1,13 +1,12 @@
 //! A campaign's items, through the `by-campaign` index (which projects what `report` and
 //! `failures` show, and no phone number).
 
-use std::collections::HashMap;
-
 use aws_sdk_dynamodb::types::AttributeValue;
 use missive::schema::BY_CAMPAIGN_INDEX;
 use serde::Serialize;
 
 use crate::error::{CliError, CliResult};
+use crate::item_attrs::{number, text, Item};
 
 /// One item as the index shows it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -21,22 +20,8 @@ pub struct CampaignItem {
     pub updated_at: Option<i64>,
 }
 
-fn text(item: &HashMap<String, AttributeValue>, name: &str) -> Option<String> {
-    match item.get(name) {
-        Some(AttributeValue::S(value)) => Some(value.clone()),
-        _ => None,
-    }
-}
-
-fn number<T: std::str::FromStr>(item: &HashMap<String, AttributeValue>, name: &str) -> Option<T> {
-    match item.get(name) {
-        Some(AttributeValue::N(value)) => value.parse().ok(),
-        _ => None,
-    }
-}
-
 impl CampaignItem {
-    fn from_item(item: &HashMap<String, AttributeValue>) -> Self {
+    fn from_item(item: &Item) -> Self {
         CampaignItem {
             message_id: text(item, "message_id").unwrap_or_default(),
             status: text(item, "status").unwrap_or_else(|| "unknown".into()),

@@ -4,11 +4,12 @@
 use std::collections::BTreeMap;
 
 use clap::Args;
-use missive::domain::message::{Label, QueueMessage};
+use missive::domain::message::{Content, Label, QueueMessage, Template};
 use missive::domain::phone::PhoneNumber;
 use serde_json::{json, Map, Value};
 
 use crate::error::{CliError, CliResult};
+use crate::output::warn;
 
 /// `--body` or `--template` with its `--var`s.
 #[derive(Debug, Clone, Args)]
@@ -47,45 +48,58 @@ pub fn parse_pair(raw: &str) -> Result<(String, String), String> {
     }
 }
 
-/// What a message says.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Content {
-    Body(String),
-    Template { content_sid: String, variables: BTreeMap<String, String> },
+impl ContentArgs {
+    /// The content the flags give, the domain's [`Content`]. `--body` is warned about on
+    /// stderr: free text reaches only parents who wrote within the last 24 hours
+    /// (DESIGN.md, "Operator's view").
+    pub fn content(&self) -> CliResult<Content> {
+        let content = match (&self.body, &self.template) {
+            (Some(body), None) => Content::Body(body.clone()),
+            (None, Some(sid)) => {
+                Content::Template(Template { content_sid: sid.clone(), variables: self.vars.iter().cloned().collect() })
+            }
+            _ => return Err(CliError::Usage("exactly one of --body and --template is required".into())),
+        };
+        if content.is_body() {
+            warn(BODY_WARNING);
+        }
+        Ok(content)
+    }
 }
 
-impl Content {
-    pub fn from_args(args: &ContentArgs) -> CliResult<Content> {
-        match (&args.body, &args.template) {
-            (Some(body), None) => Ok(Content::Body(body.clone())),
-            (None, Some(sid)) => {
-                Ok(Content::Template { content_sid: sid.clone(), variables: args.vars.iter().cloned().collect() })
-            }
-            _ => Err(CliError::Usage("exactly one of --body and --template is required".into())),
-        }
-    }
+/// The 24-hour window warning of `--body`.
+const BODY_WARNING: &str = "--body sends free text, which WhatsApp delivers only to parents who wrote to the \
+school within the last 24 hours; a message the school starts must be an approved template (--template HX…)";
 
-    pub fn is_body(&self) -> bool {
+/// What the CLI needs of the domain's [`Content`] beyond what `send` needs.
+pub trait ContentExt {
+    fn is_body(&self) -> bool;
+    /// The same content with more template variables (no effect on a body).
+    fn with_variables(&self, extra: &BTreeMap<String, String>) -> Content;
+    /// One line for people: the text, or the template and its variables.
+    fn summary(&self) -> String;
+}
+
+impl ContentExt for Content {
+    fn is_body(&self) -> bool {
         matches!(self, Content::Body(_))
     }
 
-    /// The same content with more template variables (no effect on a body).
-    pub fn with_variables(&self, extra: &BTreeMap<String, String>) -> Content {
+    fn with_variables(&self, extra: &BTreeMap<String, String>) -> Content {
         match self {
             Content::Body(_) => self.clone(),
-            Content::Template { content_sid, variables } => {
+            Content::Template(Template { content_sid, variables }) => {
                 let mut variables = variables.clone();
                 variables.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
-                Content::Template { content_sid: content_sid.clone(), variables }
+                Content::Template(Template { content_sid: content_sid.clone(), variables })
             }
         }
     }
 
-    /// One line for people: the text, or the template and its variables.
-    pub fn summary(&self) -> String {
+    fn summary(&self) -> String {
         match self {
             Content::Body(body) => format!("body {:?}", crate::output::shorten(body, 60)),
-            Content::Template { content_sid, variables } => {
+            Content::Template(Template { content_sid, variables }) => {
                 let vars: Vec<String> = variables.iter().map(|(k, v)| format!("{k}={v}")).collect();
                 format!("template {content_sid} {}", vars.join(" "))
             }
@@ -115,7 +129,7 @@ impl Draft<'_> {
             Content::Body(body) => {
                 fields.insert("body".into(), json!(body));
             }
-            Content::Template { content_sid, variables } => {
+            Content::Template(Template { content_sid, variables }) => {
                 let mut template = Map::new();
                 template.insert("content_sid".into(), json!(content_sid));
                 if !variables.is_empty() {
@@ -149,16 +163,6 @@ pub fn check_campaign(campaign: &str) -> CliResult<()> {
     Label::parse(campaign, 64).map(|_| ()).map_err(|e| CliError::Usage(format!("--campaign: {e}")))
 }
 
-/// A phone number written by a person, normalised to E.164.
-pub fn parse_phone(raw: &str, region: &str) -> Result<PhoneNumber, String> {
-    PhoneNumber::parse_lenient(raw, Some(region)).map_err(|_| {
-        format!(
-            "not a valid phone number ({}; write it as +33612345678, or as a national number of region {region})",
-            missive::domain::phone::mask_phone(raw.trim())
-        )
-    })
-}
-
 /// A fresh message id for `missive send` without `--id`: `cli-<unix ms>-<random>`.
 pub fn fresh_message_id() -> String {
     format!("cli-{}-{:08x}", chrono::Utc::now().timestamp_millis(), rand::random::<u32>())
@@ -174,10 +178,10 @@ mod tests {
 
     #[test]
     fn a_template_draft_builds_a_valid_message() {
-        let content = Content::Template {
+        let content = Content::Template(Template {
             content_sid: "HX0123456789abcdef0123456789abcdef".into(),
             variables: BTreeMap::from([("1".into(), "Jean".into())]),
-        };
+        });
         let options = MessageOptions::default();
         let to = phone();
         let draft = Draft {
@@ -197,7 +201,7 @@ mod tests {
 
     #[test]
     fn a_bad_draft_names_the_field() {
-        let content = Content::Template { content_sid: "HX12".into(), variables: BTreeMap::new() };
+        let content = Content::Template(Template { content_sid: "HX12".into(), variables: BTreeMap::new() });
         let options = MessageOptions::default();
         let to = phone();
         let draft = Draft {
@@ -212,11 +216,25 @@ mod tests {
     }
 
     #[test]
-    fn pairs_and_phones() {
+    fn pairs() {
         assert_eq!(parse_pair("1=Jean=Paul").unwrap(), ("1".into(), "Jean=Paul".into()));
         assert!(parse_pair("=x").is_err());
         assert!(parse_pair("x").is_err());
-        assert_eq!(parse_phone("06 12 34 56 78", "FR").unwrap().as_str(), "+33612345678");
-        assert!(parse_phone("07 12 34 56 78", "FR").unwrap_err().starts_with("not a valid phone number (07"));
+    }
+
+    #[test]
+    fn extra_variables_join_a_template_and_leave_a_body_alone() {
+        let template = Content::Template(Template {
+            content_sid: "HX0123456789abcdef0123456789abcdef".into(),
+            variables: BTreeMap::from([("1".into(), "Jean".into())]),
+        });
+        let extra = BTreeMap::from([("2".into(), "lundi".into())]);
+        assert_eq!(
+            template.with_variables(&extra).summary(),
+            "template HX0123456789abcdef0123456789abcdef 1=Jean 2=lundi"
+        );
+        let body = Content::Body("Pas de cantine".into());
+        assert_eq!(body.with_variables(&extra), body);
+        assert!(body.is_body() && !template.is_body());
     }
 }

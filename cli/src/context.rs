@@ -5,6 +5,8 @@ use std::io::IsTerminal as _;
 
 use aws_config::SdkConfig;
 use clap::Args;
+use missive::adapters::dynamo::DynamoConsent;
+use missive::adapters::sqs::SqsSendQueue;
 use tokio::sync::OnceCell;
 
 use crate::error::{CliError, CliResult};
@@ -87,6 +89,17 @@ impl Context {
 
     pub async fn sqs(&self) -> aws_sdk_sqs::Client {
         aws_sdk_sqs::Client::new(self.aws().await)
+    }
+
+    /// The Consent table (`--consent-table`).
+    pub async fn consent_store(&self) -> DynamoConsent {
+        DynamoConsent::new(self.dynamo().await, &self.global.consent_table)
+    }
+
+    /// The send queue (`--queue-url`), or a usage error naming the variable and the flag.
+    pub async fn send_queue(&self) -> CliResult<SqsSendQueue> {
+        let url = self.queue_url()?.to_owned();
+        Ok(SqsSendQueue::new(self.sqs().await, url))
     }
 
     /// The send queue's URL, or a usage error naming the variable and the flag.

@@ -8,11 +8,15 @@
 pub mod campaign;
 pub mod commands;
 pub mod compose;
+pub mod consent_column;
 pub mod consent_rules;
 pub mod context;
 pub mod error;
+pub mod invalid_rows;
+pub mod item_attrs;
 pub mod local;
 pub mod output;
+pub mod phone_input;
 pub mod queues;
 pub mod recorded;
 pub mod report_page;

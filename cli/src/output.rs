@@ -1,6 +1,7 @@
-//! Printing: JSON on stdout (one object per line), text for people, and the small formats
-//! both use.
+//! Printing: JSON on stdout (one object per line), text for people, the small formats both
+//! use, and progress bars on stderr.
 
+use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 /// Prints one JSON document on one line of stdout.
@@ -40,9 +41,19 @@ pub fn shorten(text: &str, max_chars: usize) -> String {
     }
 }
 
-/// The 24-hour window warning of `--body` (DESIGN.md, "Operator's view").
-pub const BODY_WARNING: &str = "--body sends free text, which WhatsApp delivers only to parents who wrote to the \
-school within the last 24 hours; a message the school starts must be an approved template (--template HX…)";
+/// A progress bar of `len` steps on stderr, labelled `what`; hidden unless `shown` (stderr is
+/// a terminal and the output is not JSON: `Context::interactive`).
+pub fn progress_bar(shown: bool, len: usize, what: &'static str) -> ProgressBar {
+    if !shown {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len as u64);
+    if let Ok(style) = ProgressStyle::with_template("{msg:>8} [{bar:30}] {pos}/{len} {elapsed}") {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(what);
+    bar
+}
 
 #[cfg(test)]
 mod tests {

@@ -14,6 +14,7 @@ use futures::StreamExt;
 use missive::schema::MESSAGE_LOG;
 
 use crate::error::{CliError, CliResult};
+use crate::item_attrs::{text, Item};
 
 /// DynamoDB's cap on the keys of one `BatchGetItem` call.
 pub const KEYS_PER_CALL: usize = 100;
@@ -102,14 +103,8 @@ fn key_name() -> &'static str {
 }
 
 /// The `message_id` of each key or item (those without one are ignored).
-fn ids_of(items: &[HashMap<String, AttributeValue>]) -> Vec<String> {
-    items
-        .iter()
-        .filter_map(|item| match item.get(key_name()) {
-            Some(AttributeValue::S(id)) => Some(id.clone()),
-            _ => None,
-        })
-        .collect()
+fn ids_of(items: &[Item]) -> Vec<String> {
+    items.iter().filter_map(|item| text(item, key_name())).collect()
 }
 
 /// One `BatchGetItem` call (at most `KEYS_PER_CALL` ids), projecting only the key.

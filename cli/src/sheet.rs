@@ -17,6 +17,17 @@ pub struct RowError {
     pub reason: String,
 }
 
+impl RowError {
+    pub fn new(line: u64, field: &str, reason: impl Into<String>) -> Self {
+        RowError { line, field: field.to_owned(), reason: reason.into() }
+    }
+}
+
+/// How many lines have at least one problem (a line can have several).
+pub fn lines_with_errors(errors: &[RowError]) -> usize {
+    errors.iter().map(|e| e.line).collect::<std::collections::BTreeSet<_>>().len()
+}
+
 impl fmt::Display for RowError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "line {}: {}: {}", self.line, self.field, self.reason)
@@ -76,7 +87,7 @@ impl Sheet {
                     let line = record.position().map_or(0, |p| line_of(bytes, p));
                     if record.len() != headers.len() {
                         let reason = format!("{} fields where the header has {}", record.len(), headers.len());
-                        errors.push(RowError { line, field: "row".into(), reason });
+                        errors.push(RowError::new(line, "row", reason));
                         continue;
                     }
                     rows.push(Row { line, fields: record.iter().map(str::to_owned).collect() });
@@ -87,11 +98,16 @@ impl Sheet {
                         csv::ErrorKind::Utf8 { .. } => "not valid UTF-8".to_owned(),
                         _ => err.to_string(),
                     };
-                    errors.push(RowError { line, field: "row".into(), reason });
+                    errors.push(RowError::new(line, "row", reason));
                 }
             }
         }
         Ok(Sheet { name: name.to_owned(), headers, rows, errors })
+    }
+
+    /// The data rows of the file, read or not (the header not counted).
+    pub fn row_count(&self) -> usize {
+        self.rows.len() + self.errors.len()
     }
 
     /// The index of a column, by its (case-insensitive) name.
@@ -146,6 +162,14 @@ mod tests {
         assert_eq!(sheet.errors[0].line, 4);
         assert_eq!(sheet.errors[0].to_string(), "line 4: row: 2 fields where the header has 3");
         assert!(sheet.require("evidence").is_err());
+        assert_eq!(sheet.row_count(), 3);
+    }
+
+    #[test]
+    fn a_line_with_two_problems_is_one_invalid_row() {
+        let errors =
+            [RowError::new(3, "phone", "required"), RowError::new(3, "optin", "x"), RowError::new(5, "row", "y")];
+        assert_eq!(lines_with_errors(&errors), 2);
     }
 
     #[test]

@@ -3,20 +3,19 @@
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use futures::StreamExt;
-use missive::adapters::dynamo::DynamoConsent;
 use missive::domain::consent::{ConsentChange, ConsentSource, ConsentState};
-use missive::domain::phone::PhoneNumber;
 use missive::ports::ConsentStore;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::compose::parse_phone;
-use crate::consent_rules::{self, Current, Written};
+use crate::consent_column::{as_column_value, ConsentColumn};
+use crate::consent_rules::{self, ConsentLine, Current};
 use crate::context::Context;
 use crate::error::{CliError, CliResult};
-use crate::output::{print_json, time};
-use crate::sheet::{parse_bool, RowError, Sheet};
+use crate::invalid_rows::{refuse_or_skip, Refusal};
+use crate::output::{print_json, progress_bar, time};
+use crate::phone_input::{parse_phone, parse_phone_flag};
+use crate::sheet::{lines_with_errors, RowError, Sheet};
 
 #[derive(Debug, Subcommand)]
 pub enum ConsentCommand {
@@ -74,17 +73,7 @@ pub async fn run(ctx: &Context, command: ConsentCommand) -> CliResult<()> {
     }
 }
 
-fn store(ctx: &Context, dynamo: aws_sdk_dynamodb::Client) -> DynamoConsent {
-    DynamoConsent::new(dynamo, &ctx.global.consent_table)
-}
-
-struct ImportRow {
-    line: u64,
-    phone: PhoneNumber,
-    optin: bool,
-    evidence: String,
-}
-
+/// A row whose consent was left as it is.
 #[derive(Debug, Serialize)]
 struct LeftAlone {
     line: u64,
@@ -94,123 +83,96 @@ struct LeftAlone {
     reason: String,
 }
 
-async fn import(ctx: &Context, args: ImportArgs) -> CliResult<()> {
-    let sheet = Sheet::open(&args.file)?;
+/// Every valid row (one per phone), and every problem by line.
+fn read_rows(sheet: &Sheet, region: &str) -> CliResult<(Vec<ConsentLine>, Vec<RowError>)> {
     let phone_col = sheet.require("phone")?;
-    let optin_col = sheet.require("optin")?;
+    let consent_col = ConsentColumn::of_import_file(sheet)?;
     let evidence_col = sheet.column("evidence");
     let mut errors: Vec<RowError> = sheet.errors.clone();
-    let mut rows: Vec<ImportRow> = Vec::new();
+    let mut rows: Vec<ConsentLine> = Vec::new();
     for row in &sheet.rows {
         let line = row.line;
-        let phone = parse_phone(row.get(phone_col), ctx.phone_region())
-            .map_err(|reason| errors.push(RowError { line, field: "phone".into(), reason }))
+        let phone = parse_phone(row.get(phone_col), region)
+            .map_err(|reason| errors.push(RowError::new(line, "phone", reason)))
             .ok();
-        let optin = parse_bool(row.get(optin_col));
-        if optin.is_none() {
-            errors.push(RowError {
-                line,
-                field: "optin".into(),
-                reason: format!("expected true or false, got {:?}", row.get(optin_col)),
-            });
-        }
-        let (Some(phone), Some(optin)) = (phone, optin) else { continue };
+        let state = consent_col.read(row).map_err(|error| errors.push(error)).ok();
+        let (Some(phone), Some(state)) = (phone, state) else { continue };
         if let Some(first) = rows.iter().find(|r| r.phone == phone) {
-            errors.push(RowError {
-                line,
-                field: "phone".into(),
-                reason: format!("already on line {} (one row per phone)", first.line),
-            });
+            errors.push(RowError::new(line, "phone", format!("already on line {} (one row per phone)", first.line)));
             continue;
         }
         let evidence = evidence_col
             .map(|c| row.get(c))
             .filter(|e| !e.is_empty())
             .map_or_else(|| format!("{}:{line}", sheet.name), str::to_owned);
-        rows.push(ImportRow { line, phone, optin, evidence });
+        rows.push(ConsentLine { line, phone, state, evidence });
     }
     errors.sort_by_key(|e| e.line);
-    if !errors.is_empty() && !args.skip_invalid {
-        if ctx.json() {
-            print_json(&json!({"file": sheet.name, "errors": errors, "recorded": 0}));
-        } else {
-            for error in &errors {
-                eprintln!("{}: {error}", sheet.name);
-            }
-        }
-        return Err(CliError::InvalidRows(format!(
-            "{}: {} invalid row(s); nothing was recorded (fix them, or pass --skip-invalid)",
-            sheet.name,
-            errors.len()
-        )));
-    }
-    if !ctx.json() {
-        for error in &errors {
-            eprintln!("{}: skipped: {error}", sheet.name);
-        }
-    }
-    let store = store(ctx, ctx.dynamo().await);
+    Ok((rows, errors))
+}
+
+async fn import(ctx: &Context, args: ImportArgs) -> CliResult<()> {
+    let sheet = Sheet::open(&args.file)?;
+    let (rows, errors) = read_rows(&sheet, ctx.phone_region())?;
+    let refusal = Refusal { nothing_was: "recorded", skip_invalid_would: "record the valid rows" };
+    refuse_or_skip(
+        ctx,
+        &sheet,
+        &errors,
+        args.skip_invalid,
+        refusal,
+        || json!({"file": sheet.name, "errors": errors, "recorded": 0}),
+    )?;
+    let store = ctx.consent_store().await;
+    let bar = progress_bar(ctx.interactive(), rows.len(), "consent");
+    let rows: Vec<&ConsentLine> = rows.iter().collect();
     let now = chrono::Utc::now().timestamp();
-    let results: Vec<(&ImportRow, Result<Written, missive::ports::StoreError>)> = futures::stream::iter(&rows)
-        .map(|row| {
-            let store = &store;
-            async move {
-                let state = if row.optin { ConsentState::OptedIn } else { ConsentState::OptedOut };
-                (row, consent_rules::import(store, &row.phone, state, &row.evidence, now).await)
-            }
+    let recorded = consent_rules::record_rows(&store, &rows, usize::from(args.concurrency), &bar, now).await;
+    bar.finish_and_clear();
+    let left_alone: Vec<LeftAlone> = recorded
+        .left_alone
+        .iter()
+        .map(|(row, current)| LeftAlone {
+            line: row.line,
+            phone: row.phone.masked(),
+            optin: as_column_value(row.state),
+            reason: consent_rules::why_left_alone(current),
+            current: current.clone(),
         })
-        .buffer_unordered(usize::from(args.concurrency))
-        .collect()
-        .await;
-    let (mut recorded, mut unchanged, mut left_alone, mut failed) = (0, 0, Vec::new(), Vec::new());
-    for (row, result) in results {
-        match result {
-            Ok(Written::Applied) => recorded += 1,
-            Ok(Written::Unchanged) => unchanged += 1,
-            Ok(Written::LeftAlone(current)) => left_alone.push(LeftAlone {
-                line: row.line,
-                phone: row.phone.masked(),
-                optin: row.optin,
-                reason: consent_rules::why_left_alone(&current),
-                current,
-            }),
-            Err(err) => failed.push((row.line, err.to_string())),
-        }
-    }
-    left_alone.sort_by_key(|l| l.line);
-    failed.sort();
+        .collect();
     if ctx.json() {
         print_json(&json!({
-            "file": sheet.name, "rows": sheet.rows.len() + sheet.errors.len(), "errors": errors,
-            "recorded": recorded, "unchanged": unchanged, "left_alone": left_alone,
-            "failed": failed.iter().map(|(line, error)| json!({"line": line, "error": error})).collect::<Vec<_>>(),
+            "file": sheet.name, "rows": sheet.row_count(), "errors": errors,
+            "recorded": recorded.applied, "unchanged": recorded.unchanged, "left_alone": left_alone,
+            "failed": recorded.failed.iter().map(|(row, error)| json!({"line": row.line, "error": error.to_string()})).collect::<Vec<_>>(),
         }));
     } else {
         println!(
-            "{}: {recorded} recorded, {unchanged} unchanged, {} left alone, {} invalid",
+            "{}: {} recorded, {} unchanged, {} left alone, {} invalid",
             sheet.name,
+            recorded.applied,
+            recorded.unchanged,
             left_alone.len(),
-            errors.len()
+            lines_with_errors(&errors)
         );
         for row in &left_alone {
             println!("  line {} ({}): optin={} not applied: {}", row.line, row.phone, row.optin, row.reason);
         }
     }
-    if !failed.is_empty() {
-        let lines: Vec<String> = failed.iter().map(|(line, error)| format!("line {line}: {error}")).collect();
+    if !recorded.failed.is_empty() {
         return Err(CliError::Runtime(format!(
             "some rows could not be recorded (importing the file again is safe):\n  {}",
-            lines.join("\n  ")
+            recorded.failure_lines().join("\n  ")
         )));
     }
     Ok(())
 }
 
 async fn set(ctx: &Context, args: SetArgs) -> CliResult<()> {
-    let phone = parse_phone(&args.phone, ctx.phone_region()).map_err(|e| CliError::Usage(format!("--phone: {e}")))?;
+    let phone = parse_phone_flag("--phone", &args.phone, ctx.phone_region())?;
     let state = if args.optin { ConsentState::OptedIn } else { ConsentState::OptedOut };
     let evidence = args.evidence.as_deref().map(str::trim).filter(|e| !e.is_empty());
-    let store = store(ctx, ctx.dynamo().await);
+    let store = ctx.consent_store().await;
     let change = ConsentChange { state, source: ConsentSource::Cli, has_evidence: evidence.is_some() };
     let now = chrono::Utc::now().timestamp();
     let applied = store.change(&phone, change, evidence.unwrap_or("set with missive consent set"), now).await?;
@@ -251,9 +213,9 @@ async fn set(ctx: &Context, args: SetArgs) -> CliResult<()> {
 }
 
 async fn show(ctx: &Context, args: ShowArgs) -> CliResult<()> {
-    let phone = parse_phone(&args.phone, ctx.phone_region()).map_err(|e| CliError::Usage(format!("--phone: {e}")))?;
+    let phone = parse_phone_flag("--phone", &args.phone, ctx.phone_region())?;
     let shown = if args.show_phone { phone.as_str().to_owned() } else { phone.masked() };
-    let store = store(ctx, ctx.dynamo().await);
+    let store = ctx.consent_store().await;
     let item = store
         .item(&phone)
         .await?

@@ -2,6 +2,7 @@
 //! `expired` messages with their reasons.
 
 use clap::Args;
+use missive::domain::twilio::codes;
 use serde_json::json;
 
 use crate::campaign::{self, CampaignItem};
@@ -22,15 +23,16 @@ pub struct FailuresArgs {
     pub page_size: Option<i32>,
 }
 
-/// What Twilio's or our code means, in a few words, for the codes operators meet most.
+/// What Twilio's or our code means, in a few words, for the codes operators meet most (the
+/// operator's words; `missive::domain::twilio::error_description` is Twilio's own).
 pub fn explain(code: Option<u32>) -> Option<&'static str> {
     Some(match code? {
         21211 => "invalid 'To' number",
         21408 => "region not enabled on the account",
-        21610 => "the parent unsubscribed (STOP)",
+        codes::UNSUBSCRIBED => "the parent unsubscribed (STOP)",
         21614 => "not a mobile number",
         63003 => "the number is not on WhatsApp",
-        63016 => "outside the 24-hour window: use a template",
+        codes::OUTSIDE_WINDOW => "outside the 24-hour window: use a template",
         63018 => "WhatsApp rate limit",
         63024 => "invalid recipient",
         63032 => "the parent blocked or left the business",

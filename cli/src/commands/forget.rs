@@ -4,17 +4,17 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use clap::Args;
-use missive::adapters::dynamo::DynamoConsent;
 use missive::domain::status::Status;
 use missive::ports::ConsentStore as _;
 use missive::schema::BY_RECIPIENT_INDEX;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::compose::parse_phone;
 use crate::context::Context;
 use crate::error::{CliError, CliResult};
+use crate::item_attrs::{number, text};
 use crate::output::{print_json, time};
+use crate::phone_input::parse_phone_flag;
 
 #[derive(Debug, Args)]
 pub struct ForgetArgs {
@@ -51,18 +51,11 @@ pub async fn items_of_phone(dynamo: &aws_sdk_dynamodb::Client, table: &str, phon
     let mut found = Vec::new();
     while let Some(item) = pages.next().await {
         let item = item.map_err(|e| CliError::aws(&format!("Query {table} index {BY_RECIPIENT_INDEX}"), &e))?;
-        let text = |name: &str| match item.get(name) {
-            Some(AttributeValue::S(v)) => Some(v.clone()),
-            _ => None,
-        };
         found.push(Found {
-            message_id: text("message_id").unwrap_or_default(),
-            status: text("status").unwrap_or_else(|| "unknown".into()),
-            twilio_sid: text("twilio_sid"),
-            created_at: match item.get("created_at") {
-                Some(AttributeValue::N(v)) => v.parse().ok(),
-                _ => None,
-            },
+            message_id: text(&item, "message_id").unwrap_or_default(),
+            status: text(&item, "status").unwrap_or_else(|| "unknown".into()),
+            twilio_sid: text(&item, "twilio_sid"),
+            created_at: number(&item, "created_at"),
         });
     }
     Ok(found)
@@ -100,7 +93,7 @@ pub fn unreachable_notes(sids: &[String]) -> Vec<String> {
 }
 
 pub async fn run(ctx: &Context, args: ForgetArgs) -> CliResult<()> {
-    let phone = parse_phone(&args.phone, ctx.phone_region()).map_err(|e| CliError::Usage(format!("--phone: {e}")))?;
+    let phone = parse_phone_flag("--phone", &args.phone, ctx.phone_region())?;
     let dynamo = ctx.dynamo().await;
     let table = &ctx.global.message_log_table;
     let found = items_of_phone(&dynamo, table, phone.as_str()).await?;
@@ -138,7 +131,7 @@ pub async fn run(ctx: &Context, args: ForgetArgs) -> CliResult<()> {
             Err(err) => return Err(CliError::aws(&format!("DeleteItem {}", item.message_id), &err)),
         }
     }
-    let store = DynamoConsent::new(dynamo.clone(), &ctx.global.consent_table);
+    let store = ctx.consent_store().await;
     let previous = store.item(&phone).await?;
     store.suppress(&phone, chrono::Utc::now().timestamp()).await?;
     let sids: Vec<String> = found.iter().filter_map(|f| f.twilio_sid.clone()).collect();

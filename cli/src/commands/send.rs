@@ -1,12 +1,14 @@
 //! `missive send`: one message, built, checked as `send` checks it, and enqueued.
 
 use clap::Args;
+use missive::ports::SendQueue;
 use serde_json::json;
 
-use crate::compose::{fresh_message_id, parse_phone, Content, ContentArgs, Draft, MessageOptions};
+use crate::compose::{fresh_message_id, ContentArgs, Draft, MessageOptions};
 use crate::context::Context;
 use crate::error::{CliError, CliResult};
-use crate::output::{print_json, warn, BODY_WARNING};
+use crate::output::print_json;
+use crate::phone_input::parse_phone_flag;
 
 #[derive(Debug, Args)]
 pub struct SendArgs {
@@ -33,11 +35,8 @@ pub struct SendArgs {
 }
 
 pub async fn run(ctx: &Context, args: SendArgs) -> CliResult<()> {
-    let to = parse_phone(&args.to, ctx.phone_region()).map_err(|e| CliError::Usage(format!("--to: {e}")))?;
-    let content = Content::from_args(&args.content)?;
-    if content.is_body() {
-        warn(BODY_WARNING);
-    }
+    let to = parse_phone_flag("--to", &args.to, ctx.phone_region())?;
+    let content = args.content.content()?;
     let message_id = args.id.clone().unwrap_or_else(fresh_message_id);
     let draft = Draft {
         message_id: &message_id,
@@ -59,15 +58,7 @@ pub async fn run(ctx: &Context, args: SendArgs) -> CliResult<()> {
         }
         return Ok(());
     }
-    let queue_url = ctx.queue_url()?;
-    ctx.sqs()
-        .await
-        .send_message()
-        .queue_url(queue_url)
-        .message_body(&body)
-        .send()
-        .await
-        .map_err(|e| CliError::aws("SendMessage", &e))?;
+    ctx.send_queue().await?.send(&body, 0).await?;
     if ctx.json() {
         print_json(&json!({"message_id": message_id, "enqueued": true, "to": to.masked()}));
     } else {
