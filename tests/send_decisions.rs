@@ -267,3 +267,213 @@ async fn a_dead_takers_lease_is_reconciled_once_it_expires() {
     assert_eq!(world.twilio.created_ids(), ["m1"]);
     assert_eq!(world.clock.now(), T0 + 121);
 }
+
+// ---- campaigns, schedule, quiet hours, the daily budget, the 24-hour window ----------------
+
+/// 2026-12-03 23:00 in Paris.
+const PARIS_23H: i64 = 1_796_335_200;
+
+fn sweep_config() -> missive::config::SweepConfig {
+    missive::config::SweepConfig {
+        message_log_table: "memory".into(),
+        send_queue_url: "memory".into(),
+        reschedule_seconds: 300,
+        margin: Duration::from_secs(5),
+    }
+}
+
+fn with(id: &str, phone: &str, extra: serde_json::Value) -> String {
+    let mut body = serde_json::json!({"v": 1, "message_id": id, "to": phone, "body": "Sortie au musée demain"});
+    body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    body.to_string()
+}
+
+#[tokio::test]
+async fn a_cancelled_campaign_stops_its_messages_and_a_redelivery_stays_cancelled() {
+    let world = MemoryWorld::at(T0);
+    world.opt_in(&[PHONE]).await;
+    use missive::ports::CampaignStore;
+    world.campaigns.record_enqueued("trip", "secretary", None, 2, T0).await.unwrap();
+    world.campaigns.set_cancelled("trip", true, "head", "wrong date", T0).await.unwrap();
+    let handler = world.sender(config(&[]));
+    let messages = [with("trip:p1", PHONE, serde_json::json!({"campaign": "trip"})), body("other")];
+    assert!(run(&world, &handler, &messages).await.is_empty());
+    let cancelled = item(&world, "trip:p1").await;
+    assert_eq!(cancelled.status, Some(Status::Cancelled));
+    assert_eq!(cancelled.last_error.as_deref(), Some("campaign trip cancelled by head: wrong date"));
+    assert_eq!(world.twilio.created_ids(), ["other"], "a message outside the campaign is not affected");
+    assert_eq!(world.campaigns.faults.count("get_many"), 1, "one read of the batch's campaigns");
+    // Un-cancelled: the items already cancelled stay so.
+    world.campaigns.set_cancelled("trip", false, "head", "date fixed", T0).await.unwrap();
+    run(&world, &handler, &[with("trip:p1", PHONE, serde_json::json!({"campaign": "trip"}))]).await;
+    assert_eq!(item(&world, "trip:p1").await.status, Some(Status::Cancelled));
+    assert_eq!(world.twilio.created_ids(), ["other"]);
+}
+
+#[tokio::test]
+async fn a_campaign_that_cannot_be_read_sends_nothing_of_it() {
+    let world = MemoryWorld::at(T0);
+    world.opt_in(&[PHONE]).await;
+    world.campaigns.faults.fail("get_many", None);
+    let handler = world.sender(config(&[]));
+    let failures =
+        run(&world, &handler, &[with("trip:p1", PHONE, serde_json::json!({"campaign": "trip"})), body("m")]).await;
+    assert_eq!(failures, ["sqs-0"], "back to the queue, not sent blind");
+    assert_eq!(world.twilio.created_ids(), ["m"]);
+}
+
+#[tokio::test]
+async fn not_before_holds_a_message_the_sweep_brings_back_and_it_is_sent_once() {
+    let world = MemoryWorld::at(T0);
+    world.opt_in(&[PHONE]).await;
+    let handler = world.sender(config(&[]));
+    let at = chrono::DateTime::from_timestamp(T0 + 7200, 0).unwrap().to_rfc3339();
+    run(&world, &handler, &[with("later", PHONE, serde_json::json!({"not_before": at}))]).await;
+    let held = item(&world, "later").await;
+    assert_eq!(
+        (held.status, held.next_attempt_at, held.retry_due_at),
+        (Some(Status::Scheduled), Some(T0 + 7200), Some(T0 + 7200))
+    );
+    assert!(world.queue.messages().is_empty(), "two hours is beyond a delay: the sweep brings it back");
+    assert!(world.twilio.created_ids().is_empty());
+
+    let sweep = world.sweep_handler(sweep_config());
+    world.clock.set(T0 + 3600);
+    assert_eq!(sweep.run(world.clock.deadline_in(Duration::from_secs(60))).await.enqueued, 0, "not due yet");
+    world.clock.set(T0 + 7200);
+    assert_eq!(sweep.run(world.clock.deadline_in(Duration::from_secs(60))).await.enqueued, 1);
+    let copies = world.queue.receive(10);
+    run(&world, &handler, &copies).await;
+    run(&world, &handler, &copies).await;
+    let sent = item(&world, "later").await;
+    assert_eq!((sent.status, sent.released_at, sent.attempts), (Some(Status::Sent), Some(T0 + 7200), 1));
+    assert_eq!(world.twilio.created_ids(), ["later"], "sent once");
+}
+
+#[tokio::test]
+async fn a_hold_within_fifteen_minutes_is_a_delayed_copy() {
+    let world = MemoryWorld::at(T0);
+    world.opt_in(&[PHONE]).await;
+    let handler = world.sender(config(&[]));
+    let at = chrono::DateTime::from_timestamp(T0 + 600, 0).unwrap().to_rfc3339();
+    run(&world, &handler, &[with("soon", PHONE, serde_json::json!({"not_before": at}))]).await;
+    assert_eq!(world.queue.messages().iter().map(|q| q.delay_seconds).collect::<Vec<_>>(), [600]);
+    world.clock.set(T0 + 600);
+    run(&world, &handler, &world.queue.receive(10)).await;
+    assert_eq!(item(&world, "soon").await.status, Some(Status::Sent));
+}
+
+#[tokio::test]
+async fn not_before_beyond_thirty_five_days_is_rejected_naming_the_field() {
+    let world = MemoryWorld::at(T0);
+    world.opt_in(&[PHONE]).await;
+    let handler = world.sender(config(&[]));
+    let at = chrono::DateTime::from_timestamp(T0 + 40 * 86_400, 0).unwrap().to_rfc3339();
+    run(&world, &handler, &[with("far", PHONE, serde_json::json!({"not_before": at}))]).await;
+    let rejected = item(&world, "far").await;
+    assert_eq!(rejected.status, Some(Status::Rejected));
+    assert_eq!(rejected.last_error.as_deref(), Some("not_before: more than 35 days ahead"));
+}
+
+#[tokio::test]
+async fn quiet_hours_hold_a_normal_message_until_the_morning_and_let_an_urgent_one_go() {
+    let world = MemoryWorld::at(PARIS_23H);
+    world.opt_in(&[PHONE]).await;
+    let handler = world.sender(config(&[("QUIET_HOURS", "20:00-07:30"), ("SCHOOL_TIMEZONE", "Europe/Paris")]));
+    let urgent = with("urgent", PHONE, serde_json::json!({"priority": "urgent"}));
+    run(&world, &handler, &[body("normal"), urgent]).await;
+    assert_eq!(world.twilio.created_ids(), ["urgent"]);
+    let held = item(&world, "normal").await;
+    let morning = PARIS_23H + 8 * 3600 + 1800; // 07:30
+    let until = held.next_attempt_at.expect("held until");
+    assert_eq!(held.status, Some(Status::Scheduled));
+    assert!((morning..morning + 600).contains(&until), "07:30 plus a spread of up to 600 s: {until}");
+    // The same message held again (a redelivery in the night) gets the same time.
+    run(&world, &handler, &[body("normal")]).await;
+    assert_eq!(item(&world, "normal").await.next_attempt_at, Some(until));
+    world.clock.set(until);
+    world.sweep_handler(sweep_config()).run(world.clock.deadline_in(Duration::from_secs(60))).await;
+    run(&world, &handler, &world.queue.receive(10)).await;
+    assert_eq!(item(&world, "normal").await.status, Some(Status::Sent));
+    assert_eq!(world.twilio.created_ids(), ["urgent", "normal"]);
+}
+
+#[tokio::test]
+async fn the_night_the_clocks_go_back_the_morning_is_still_seven_thirty() {
+    // 2026-10-24 23:00 in Paris (CEST); the clocks go back at 03:00, to 02:00 (CET).
+    let evening = 1_792_875_600;
+    let world = MemoryWorld::at(evening);
+    world.opt_in(&[PHONE]).await;
+    let handler = world.sender(config(&[("QUIET_HOURS", "20:00-07:30"), ("QUIET_SPREAD_SECONDS", "0")]));
+    run(&world, &handler, &[body("m")]).await;
+    let held = item(&world, "m").await;
+    assert_eq!(held.next_attempt_at, Some(evening + 9 * 3600 + 1800), "9 h 30 of real time to 07:30 CET");
+}
+
+#[tokio::test]
+async fn the_daily_budget_holds_the_fifth_normal_parent_and_lets_an_urgent_one_use_the_reserve() {
+    let world = MemoryWorld::at(T0);
+    let phones: Vec<String> = (0..6).map(|i| format!("+3361234560{i}")).collect();
+    let refs: Vec<&str> = phones.iter().map(String::as_str).collect();
+    world.opt_in(&refs).await;
+    let handler =
+        world.sender(config(&[("DAILY_RECIPIENT_LIMIT", "5"), ("URGENT_RESERVE", "1"), ("SEND_CONCURRENCY", "1")]));
+    let normals: Vec<String> =
+        phones[..5].iter().enumerate().map(|(i, p)| with(&format!("n{i}"), p, serde_json::json!({}))).collect();
+    run(&world, &handler, &normals).await;
+    assert_eq!(world.twilio.created_ids(), ["n0", "n1", "n2", "n3"], "limit 5 less the reserve 1");
+    let held = item(&world, "n4").await;
+    assert_eq!(held.status, Some(Status::Scheduled));
+    assert!(held.next_attempt_at.is_some_and(|at| at > T0 + 3600), "until enough of the window rolls off");
+    let urgent = with("u5", &phones[5], serde_json::json!({"priority": "urgent"}));
+    run(&world, &handler, &[urgent]).await;
+    assert_eq!(world.twilio.created_ids().last().map(String::as_str), Some("u5"), "the reserve is the urgent one's");
+    // What was counted is in the hour's item, read by the next batch.
+    let key = missive::domain::budget::item_key(
+        missive::domain::budget::hour_of(T0),
+        &phones[0],
+        &missive::domain::budget::DailyBudget::new(5, Some(1)).unwrap(),
+    );
+    assert_eq!(world.campaigns.budget_item(&key).map(|(p, _)| p.len()), Some(5));
+    // A parent already counted today costs nothing more.
+    run(&world, &handler, &[with("again", &phones[0], serde_json::json!({}))]).await;
+    assert_eq!(world.twilio.created_ids().last().map(String::as_str), Some("again"));
+}
+
+#[tokio::test]
+async fn a_parent_whose_window_is_open_is_never_held_by_the_budget_and_gets_the_body() {
+    let world = MemoryWorld::at(T0);
+    let (a, b) = ("+33612345601", "+33612345602");
+    world.opt_in(&[a, b]).await;
+    let pa = PhoneNumber::parse(a).unwrap();
+    world.consent.record_inbound(&pa, T0 - 3600).await.unwrap();
+    let handler = world.sender(config(&[("DAILY_RECIPIENT_LIMIT", "1"), ("URGENT_RESERVE", "0")]));
+    let fallback = serde_json::json!({"fallback_template": {"content_sid": "HX0123456789abcdef0123456789abcdef", "variables": {"1": "Jean"}}});
+    run(&world, &handler, &[with("other", b, fallback.clone())]).await;
+    run(&world, &handler, &[with("open", a, fallback.clone())]).await;
+    assert_eq!(world.twilio.created_ids(), ["other", "open"], "the budget is spent, but a's window is open");
+    let created = world.twilio.created();
+    assert_eq!(created[0].body, None, "outside the window: the template");
+    assert_eq!(created[1].body.as_deref(), Some("Sortie au musée demain"), "inside: the body");
+    use missive::domain::item::ContentKind;
+    assert_eq!(item(&world, "other").await.content_kind, Some(ContentKind::Template));
+    assert_eq!(item(&world, "open").await.content_kind, Some(ContentKind::Body));
+    // 25 hours later a's window is closed: a template, and the budget counts it.
+    world.clock.set(T0 + 24 * 3600);
+    run(&world, &handler, &[with("closed", a, fallback)]).await;
+    assert_eq!(item(&world, "closed").await.content_kind, Some(ContentKind::Template));
+}
+
+#[tokio::test]
+async fn giving_up_counts_from_the_end_of_a_hold() {
+    let world = MemoryWorld::at(T0);
+    world.opt_in(&[PHONE]).await;
+    let handler = world.sender(config(&[("GIVE_UP_HOURS", "24")]));
+    let at = chrono::DateTime::from_timestamp(T0 + 30 * 3600, 0).unwrap().to_rfc3339();
+    run(&world, &handler, &[with("held", PHONE, serde_json::json!({"not_before": at}))]).await;
+    world.twilio.script([error(503, None)]);
+    world.clock.set(T0 + 30 * 3600);
+    run(&world, &handler, &[with("held", PHONE, serde_json::json!({"not_before": at}))]).await;
+    let retrying = item(&world, "held").await;
+    assert_eq!(retrying.status, Some(Status::Retrying), "created 30 h ago, but released just now: not given up");
+}
