@@ -103,9 +103,10 @@ impl DynamoCampaigns {
         for (placeholder, value) in values {
             request = request.expression_attribute_values(placeholder, value);
         }
-        for name in ["state", "cancelled_at", "cancelled_by", "cancel_reason", "enqueued", "description"] {
-            if set.contains(&format!("#{name}")) || remove.contains(&format!("#{name}")) {
-                request = request.expression_attribute_names(format!("#{name}"), name);
+        // Every other `#name` of the clauses names the attribute of that name.
+        for token in format!("{set} {remove}").split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '#')) {
+            if let Some(attr) = token.strip_prefix('#').filter(|attr| !matches!(*attr, "campaign" | "history")) {
+                request = request.expression_attribute_names(token, attr);
             }
         }
         let item = match request.send().await {
