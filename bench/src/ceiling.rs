@@ -3,6 +3,7 @@
 //! configuration runs several times, interleaved (round after round), so that the machine's
 //! noise shows as a spread rather than as one configuration's bad luck.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,7 +14,7 @@ use missive::ports::{MessageLog as _, SendQueue as _};
 
 use crate::cpu::CpuSplit;
 use crate::memory::{event, failed_body, InProcess};
-use crate::scenarios::{sids_by_message, Acceptance, Throughput, TWILIO_LATENCY};
+use crate::scenarios::{create_message_id, sids_by_message, Acceptance, Throughput, TWILIO_LATENCY};
 use crate::setup::body;
 use crate::stdout::Redirect;
 
@@ -150,6 +151,10 @@ pub struct MemoryThroughput {
     pub creates: usize,
     /// Records returned as batch item failures (re-enqueued after the visibility timeout).
     pub returned: usize,
+    /// The most 429s one message met (each doubles its next delay).
+    pub most_throttled: usize,
+    /// Seconds between the acceptance of 97 % of the messages and the last one's.
+    pub last_share_took: f64,
 }
 
 /// A throughput run's load: `messages` on the in-memory queue, `environments` handlers at
@@ -259,6 +264,15 @@ pub async fn throughput(
     let acceptance = Acceptance::of(&creates, started, messages)?;
     let sids = sids_by_message(&creates);
     let duplicated = sids.values().filter(|n| **n > 1).count();
+    let mut throttled_per_message: HashMap<String, usize> = HashMap::new();
+    for create in creates.iter().filter(|c| c.status == Some(429)) {
+        if let Some(id) = create_message_id(create) {
+            *throttled_per_message.entry(id).or_default() += 1;
+        }
+    }
+    let most_throttled = throttled_per_message.values().copied().max().unwrap_or(0);
+    let share_index = ((acceptance.accepted as f64 * 0.97).ceil() as usize).clamp(1, acceptance.accepted) - 1;
+    let last_share_took = acceptance.accepted_at[acceptance.accepted - 1] - acceptance.accepted_at[share_index];
     // Lost: not accepted, or accepted but its item does not say `sent` (what a run that ran
     // out of time did not reach is unfinished, not lost).
     let lost = if acceptance.accepted == messages {
@@ -296,6 +310,8 @@ pub async fn throughput(
         cpu,
         creates: creates.len(),
         returned,
+        most_throttled,
+        last_share_took,
     })
 }
 

@@ -276,6 +276,8 @@ pub struct Acceptance {
     pub throttled: usize,
     pub timeline: Vec<u32>,
     pub throttled_timeline: Vec<u32>,
+    /// Seconds from the start at which each accepted create was accepted, in order.
+    pub accepted_at: Vec<f64>,
 }
 
 impl Acceptance {
@@ -309,6 +311,7 @@ impl Acceptance {
             throttled: refused.len(),
             timeline,
             throttled_timeline,
+            accepted_at,
         })
     }
 }
