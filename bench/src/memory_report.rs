@@ -257,10 +257,10 @@ pub fn section(c: &Ceiling, moto: &[BatchRun]) -> String {
             md,
             "\nThe same handler in the release `send` binary against moto (the batches above, 100 messages and \
              more, the process's CPU from `/proc`, 10 ms ticks): **{} µs per message**, against **{:.0} µs** \
-             here with the store in memory (Twilio answering at once). The difference is the AWS SDK's three \
-             requests per message (consent read, claim, outcome: signing, HTTP, JSON) and the Runtime API's \
-             HTTP; on Lambda, DynamoDB's latency (a few ms per request) adds to each message's time, not to \
-             its CPU.",
+             here with the store in memory (Twilio answering at once). That figure is not the SDK path's cost \
+             alone: it also holds what the process spent while it waited on moto, over wall times 10–20× longer \
+             (timers, polls, idle connections), and 10 ms ticks; it bounds the SDK path's cost from above. On \
+             Lambda, DynamoDB's latency (a few ms per request) adds to each message's time, not to its CPU.",
             range(moto_us, 0),
             zero.1
         );
