@@ -1,5 +1,5 @@
 //! docs/bench.png: batch wall time against the ideal (left), sustained throughput under the
-//! rate limits (right). Text needs a font: the bench script passes a system TTF (Debian's
+//! rate limits (right), each against moto and with the store in memory. Text needs a font: the bench script passes a system TTF (Debian's
 //! fonts-dejavu-core); without one the chart is drawn without any text, and docs/bench.md
 //! describes it.
 
@@ -7,6 +7,7 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
+use crate::ceiling::Ceiling;
 use crate::scenarios::{BatchRun, Throughput};
 
 const BLUE: RGBColor = RGBColor(0x1f, 0x77, 0xb4);
@@ -15,6 +16,8 @@ const ORANGE: RGBColor = RGBColor(0xff, 0x7f, 0x0e);
 const RED: RGBColor = RGBColor(0xd6, 0x27, 0x28);
 const PURPLE: RGBColor = RGBColor(0x94, 0x67, 0xbd);
 const PINK: RGBColor = RGBColor(0xe3, 0x77, 0xc2);
+const GREEN: RGBColor = RGBColor(0x2c, 0xa0, 0x2c);
+const LIGHT_GREEN: RGBColor = RGBColor(0x98, 0xdf, 0x8a);
 
 /// Registers the font; `false` when there is none (text is then left out).
 pub fn load_font(path: Option<&Path>) -> bool {
@@ -23,7 +26,13 @@ pub fn load_font(path: Option<&Path>) -> bool {
     plotters::style::register_font("sans-serif", FontStyle::Normal, Box::leak(bytes.into_boxed_slice())).is_ok()
 }
 
-pub fn draw(path: &Path, batches: &[BatchRun], throughputs: &[Throughput], text: bool) -> anyhow::Result<()> {
+pub fn draw(
+    path: &Path,
+    batches: &[BatchRun],
+    throughputs: &[Throughput],
+    ceiling: &Ceiling,
+    text: bool,
+) -> anyhow::Result<()> {
     let root = BitMapBackend::new(path, (1400, 560)).into_drawing_area();
     root.fill(&WHITE)?;
     let (left, right) = root.split_horizontally(700);
@@ -47,16 +56,36 @@ pub fn draw(path: &Path, batches: &[BatchRun], throughputs: &[Throughput], text:
     }
     chart
         .draw_series(batches.iter().enumerate().map(|(i, b)| {
-            Rectangle::new([(i as f64 + 0.12, 0.05), (i as f64 + 0.48, b.ideal.as_secs_f64())], GREY.filled())
+            Rectangle::new([(i as f64 + 0.08, 0.05), (i as f64 + 0.34, b.ideal.as_secs_f64())], GREY.filled())
         }))?
         .label("ideal: waves × (Twilio round trip + one write)")
         .legend(|(x, y)| Rectangle::new([(x, y - 6), (x + 12, y + 6)], GREY.filled()));
     chart
         .draw_series(batches.iter().enumerate().map(|(i, b)| {
-            Rectangle::new([(i as f64 + 0.52, 0.05), (i as f64 + 0.88, b.wall.as_secs_f64())], BLUE.filled())
+            Rectangle::new([(i as f64 + 0.37, 0.05), (i as f64 + 0.63, b.wall.as_secs_f64())], BLUE.filled())
         }))?
-        .label("measured (release send under the Runtime API)")
+        .label("against moto (release send under the Runtime API)")
         .legend(|(x, y)| Rectangle::new([(x, y - 6), (x + 12, y + 6)], BLUE.filled()));
+    // The in-memory runs of the same configurations: the median, and a line over min–max.
+    let in_memory: Vec<(f64, (f64, f64, f64))> = batches
+        .iter()
+        .enumerate()
+        .filter_map(|(i, b)| Some((i as f64, ceiling.batch(b.messages, b.concurrency)?.wall_ms())))
+        .map(|(i, (min, median, max))| (i, (min / 1000.0, median / 1000.0, max / 1000.0)))
+        .collect();
+    chart
+        .draw_series(
+            in_memory
+                .iter()
+                .map(|&(i, (_, median, _))| Rectangle::new([(i + 0.66, 0.05), (i + 0.92, median)], GREEN.filled())),
+        )?
+        .label("store in memory, send in process (median of the runs)")
+        .legend(|(x, y)| Rectangle::new([(x, y - 6), (x + 12, y + 6)], GREEN.filled()));
+    chart.draw_series(
+        in_memory
+            .iter()
+            .map(|&(i, (min, _, max))| PathElement::new(vec![(i + 0.79, min), (i + 0.79, max)], BLACK.stroke_width(2))),
+    )?;
     if text {
         chart
             .configure_series_labels()
@@ -68,11 +97,21 @@ pub fn draw(path: &Path, batches: &[BatchRun], throughputs: &[Throughput], text:
     }
 
     // Right: accepted messages per second and 429s per second for each throughput run, with
-    // each run's limit.
-    if !throughputs.is_empty() {
-        let seconds = throughputs.iter().map(|t| t.timeline.len()).max().unwrap_or(1).max(1) as f64;
-        let top = throughputs
+    // each run's limit; of the in-memory runs, the one whose held rate is the median.
+    let mut in_memory: Vec<&Throughput> = ceiling.throughputs.iter().map(|t| &t.run).collect();
+    in_memory.sort_by(|a, b| a.held.total_cmp(&b.held));
+    let in_memory = in_memory.get(in_memory.len() / 2).copied();
+    let runs: Vec<(&Throughput, RGBColor, RGBColor, RGBColor, &str)> = throughputs
+        .iter()
+        .enumerate()
+        .map(|(i, t)| if i == 0 { (t, BLUE, RED, ORANGE, "moto") } else { (t, PURPLE, PINK, ORANGE, "moto") })
+        .chain(in_memory.map(|t| (t, GREEN, RED, LIGHT_GREEN, "in memory")))
+        .collect();
+    if !runs.is_empty() {
+        let seconds = runs.iter().map(|r| r.0.timeline.len()).max().unwrap_or(1).max(1) as f64;
+        let top = runs
             .iter()
+            .map(|r| r.0)
             .flat_map(|t| {
                 t.timeline.iter().chain(&t.throttled_timeline).copied().map(f64::from).chain([f64::from(t.rate_limit)])
             })
@@ -92,16 +131,19 @@ pub fn draw(path: &Path, batches: &[BatchRun], throughputs: &[Throughput], text:
                 .label_style(("sans-serif", 14))
                 .draw()?;
         }
-        for (i, t) in throughputs.iter().enumerate() {
-            let (accepted, limit) = if i == 0 { (BLUE, RED) } else { (PURPLE, PINK) };
-            let what = format!("limit {}/s, {} messages", t.rate_limit, t.messages);
-            chart
-                .draw_series(LineSeries::new(
-                    vec![(0.0, f64::from(t.rate_limit)), (seconds, f64::from(t.rate_limit))],
-                    limit.stroke_width(1),
-                ))?
-                .label(format!("limit {}/s", t.rate_limit))
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], limit.stroke_width(1)));
+        let mut limits_drawn = Vec::new();
+        for &(t, accepted, limit, refused, store) in &runs {
+            let what = format!("{store}, limit {}/s, {} messages", t.rate_limit, t.messages);
+            if !limits_drawn.contains(&t.rate_limit) {
+                limits_drawn.push(t.rate_limit);
+                chart
+                    .draw_series(LineSeries::new(
+                        vec![(0.0, f64::from(t.rate_limit)), (seconds, f64::from(t.rate_limit))],
+                        limit.stroke_width(1),
+                    ))?
+                    .label(format!("limit {}/s", t.rate_limit))
+                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], limit.stroke_width(1)));
+            }
             chart
                 .draw_series(LineSeries::new(
                     t.timeline.iter().enumerate().map(|(i, v)| (i as f64 + 0.5, f64::from(*v))),
@@ -113,10 +155,10 @@ pub fn draw(path: &Path, batches: &[BatchRun], throughputs: &[Throughput], text:
                 chart
                     .draw_series(LineSeries::new(
                         t.throttled_timeline.iter().enumerate().map(|(i, v)| (i as f64 + 0.5, f64::from(*v))),
-                        ORANGE.stroke_width(1),
+                        refused.stroke_width(1),
                     ))?
                     .label(format!("answered 429 ({what})"))
-                    .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], ORANGE.stroke_width(1)));
+                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], refused.stroke_width(1)));
             }
         }
         if text {

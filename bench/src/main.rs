@@ -1,7 +1,8 @@
 //! Missive's benchmark: the release `send` (and `retry-sweep`) binaries run as Lambda runs
 //! them — a loopback Lambda Runtime API feeding them events, one process per execution
 //! environment — against moto (through a proxy that counts every AWS request) and a
-//! Twilio-shaped server, in one run. Writes docs/bench.md and docs/bench.png.
+//! Twilio-shaped server; then the same scenarios with the store in memory, the handler in
+//! this process (`ceiling`), to measure `send` itself. Writes docs/bench.md and docs/bench.png.
 //!
 //! Run it through `make bench` (scripts/bench.sh), which builds the binaries, starts moto and
 //! passes:
@@ -11,9 +12,14 @@
 //!               [--out DIR] [--log-dir DIR] [--commit TEXT] [--moto-pid PID] [--quick]
 //! ```
 
+mod ceiling;
 mod chart;
+mod cpu;
+mod memory;
+mod memory_report;
 mod scenarios;
 mod setup;
+mod stdout;
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -135,6 +141,11 @@ async fn main() -> anyhow::Result<()> {
     println!("== first phone number parse in a process (phonenumber's metadata): {:.1} ms", ms(phone_load));
     let bench = Bench::new(send, args.sweep.clone(), args.log_dir.clone(), args.quick, args.moto_pid).await?;
     let started = std::time::Instant::now();
+
+    // The function's own ceiling first: it needs no moto, and a failure there shows at once.
+    let in_process = memory::InProcess::new(&bench.phones, &args.log_dir).await?;
+    let ceiling = ceiling::measure(&in_process, &bench.phones, args.quick).await?;
+    in_process.shutdown();
     let runs = if args.quick { 5 } else { 20 };
 
     println!("== moto's capacity (conditional UpdateItem per second)");
@@ -249,7 +260,7 @@ async fn main() -> anyhow::Result<()> {
 
     std::fs::create_dir_all(&args.out)?;
     let text = chart::load_font(args.font.as_deref());
-    chart::draw(&args.out.join("bench.png"), &batches, &throughputs, text)?;
+    chart::draw(&args.out.join("bench.png"), &batches, &throughputs, &ceiling, text)?;
     let report = report(&Report {
         args: &args,
         capacity: &capacity,
@@ -260,6 +271,7 @@ async fn main() -> anyhow::Result<()> {
         cold: &[cold_empty, cold_message],
         sweep: &sweep,
         throughputs: &throughputs,
+        ceiling: &ceiling,
         sizes: &sizes,
         chart_has_text: text,
         took: started.elapsed(),
@@ -285,6 +297,7 @@ struct Report<'a> {
     cold: &'a [ColdStarts],
     sweep: &'a SweepRequests,
     throughputs: &'a [Throughput],
+    ceiling: &'a ceiling::Ceiling,
     sizes: &'a std::collections::BTreeMap<String, u64>,
     chart_has_text: bool,
     took: Duration,
@@ -305,8 +318,10 @@ fn report(r: &Report) -> String {
          Functions: {}. Everything runs on this one machine: moto (Python) for DynamoDB and SQS, reached \
          through a loopback proxy that counts every request; the Twilio-shaped server (`fake-twilio`) answering \
          after 150 ms; each function a separate process driven through a loopback Lambda Runtime API \
-         (`lambda-harness`), as Lambda drives it. The figures are this machine's, with its noise (run it twice to \
-         see it); what they compare is the point.\n",
+         (`lambda-harness`), as Lambda drives it. Beside them, the same scenarios with the store in memory and \
+         the handler in the benchmark's own process measure `send` itself (\"The function's own ceiling\"). The \
+         figures are this machine's, with its noise (the in-memory runs are repeated to show it); what they \
+         compare is the point.\n",
         if args.commit.is_empty() { "?" } else { &args.commit },
         machine(),
         r.took.as_secs_f64(),
@@ -316,10 +331,11 @@ fn report(r: &Report) -> String {
         writeln!(md, "![Batch wall time against the ideal; sustained throughput under the rate limit](bench.png)\n");
     let _ = writeln!(
         md,
-        "Left: for each batch (messages × SEND_CONCURRENCY: {}), the ideal (grey) and the measured wall time \
-         (blue), log scale. Right: messages Twilio accepted per second in the 80 msg/s run (blue, its limit red) \
-         and in the run with the limit below moto's ceiling (purple, its limit pink), with that run's 429 \
-         answers per second (orange).{}\n",
+        "Left: for each batch (messages × SEND_CONCURRENCY: {}), the ideal (grey), the measured wall time against \
+         moto (blue) and with the store in memory (green, the median; the black line spans the runs' min–max), \
+         log scale. Right: messages Twilio accepted per second in the 80 msg/s run against moto (blue, the limit \
+         red), in the run with the limit below moto's ceiling (purple, its limit pink), and with the store in \
+         memory (green: the median run), with the 429 answers per second of the last two (orange, light green).{}\n",
         r.batches.iter().map(|b| format!("{}×{}", b.messages, b.concurrency)).collect::<Vec<_>>().join(", "),
         if r.chart_has_text { "" } else { " (Drawn without text: no font was found.)" }
     );
@@ -347,8 +363,8 @@ fn report(r: &Report) -> String {
          SEND_CONCURRENCY — against the {} msg/s the rate-limit target asks for. On DynamoDB, which serves \
          requests in parallel at a few milliseconds each, the same binary is bound by Twilio's latency and the \
          concurrency, as the ideal assumes. The targets below are measured as asked, against moto; those moto \
-         makes unreachable on this machine say so, and the runs that isolate the mechanism (the scaled rate \
-         limit, the sequential baseline) say how close the function itself comes.\n",
+         makes unreachable on this machine say so; the runs with the store in memory (the next section) measure \
+         the function itself against issue 11's stricter targets.\n",
         r.capacity
             .iter()
             .map(|(c, proxy, per)| format!("{per:.0}/s at {c}{}", if *proxy { " via the proxy" } else { "" }))
@@ -365,13 +381,14 @@ fn report(r: &Report) -> String {
     );
 
     // -- targets -------------------------------------------------------------------------------
-    let _ = writeln!(md, "## Targets\n\n| target | measured | | why |\n| --- | --- | --- | --- |");
+    let _ = writeln!(md, "## Targets against moto (the first benchmark issue's)\n\n| target | measured | | why |\n| --- | --- | --- | --- |");
     for (name, measured, ok, why) in targets(r, moto_bound) {
         let _ = writeln!(md, "| {name} | {measured} | {} | {why} |", met(ok));
     }
+    let _ = writeln!(md, "\n{}", memory_report::section(r.ceiling, r.batches));
 
     // -- batches -------------------------------------------------------------------------------
-    let _ = writeln!(md, "\n## Batch wall time (Twilio latency 150 ms)\n");
+    let _ = writeln!(md, "## Batch wall time against moto (Twilio latency 150 ms)\n");
     let _ = writeln!(
         md,
         "One SQS event of N records given to a warm `send` process (a first one-message invocation loaded the \
@@ -407,7 +424,8 @@ fn report(r: &Report) -> String {
 
     // -- sequential ----------------------------------------------------------------------------
     let (seq, conc) = (r.sequential, r.concurrent);
-    let _ = writeln!(md, "\n## Sequential baseline and the first issue's benchmark (100 messages, 150 ms)\n");
+    let _ =
+        writeln!(md, "\n## Sequential baseline and the first issue's benchmark against moto (100 messages, 150 ms)\n");
     let _ = writeln!(
         md,
         "| SEND_CONCURRENCY | wall | msg/s | DynamoDB write requests / sent message |\n| ---: | ---: | ---: | ---: |"
@@ -436,7 +454,7 @@ fn report(r: &Report) -> String {
     );
 
     // -- throughput ----------------------------------------------------------------------------
-    let _ = writeln!(md, "\n## Sustained throughput under Twilio's per-sender limit\n");
+    let _ = writeln!(md, "\n## Sustained throughput under Twilio's per-sender limit, against moto\n");
     if let Some(t) = r.throughputs.first() {
         let _ = writeln!(
             md,

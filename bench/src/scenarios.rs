@@ -232,30 +232,8 @@ pub async fn throughput(
         invocations += poller.await?;
     }
     let creates = twilio.creates();
-    let wall_start = chrono::Utc::now() - chrono::Duration::from_std(started.elapsed())?;
-    let mut accepted_at: Vec<f64> = creates
-        .iter()
-        .filter(|c| c.sid.is_some())
-        .map(|c| {
-            (c.received_at - wall_start).num_microseconds().unwrap_or(0) as f64 / 1e6 + TWILIO_LATENCY.as_secs_f64()
-        })
-        .collect();
-    accepted_at.sort_by(f64::total_cmp);
-    ensure!(accepted_at.len() >= 10, "throughput: {} messages accepted", accepted_at.len());
-    let accepted = accepted_at.len().min(messages);
-    let last = accepted_at[accepted - 1];
-    let (p10, p90) = (accepted_at[accepted / 10], accepted_at[accepted * 9 / 10]);
-    let seconds = last.ceil().max(1.0) as usize;
-    let mut timeline = vec![0u32; seconds];
-    for at in &accepted_at {
-        timeline[(at.max(0.0) as usize).min(seconds - 1)] += 1;
-    }
-    let mut throttled_timeline = vec![0u32; seconds];
-    for c in creates.iter().filter(|c| c.status == Some(429)) {
-        let at =
-            (c.received_at - wall_start).num_microseconds().unwrap_or(0) as f64 / 1e6 + TWILIO_LATENCY.as_secs_f64();
-        throttled_timeline[(at.max(0.0) as usize).min(seconds - 1)] += 1;
-    }
+    let acceptance = Acceptance::of(&creates, started, messages)?;
+    let accepted = acceptance.accepted;
     let sids = sids_by_message(&creates);
     let duplicated = sids.values().filter(|n| **n > 1).count();
     // Lost: not accepted, or accepted but its item does not say `sent` (a run that ran out
@@ -273,17 +251,69 @@ pub async fn throughput(
         concurrency,
         batch_size,
         wall: started.elapsed(),
-        held: accepted as f64 / last,
-        steady: (accepted * 8 / 10) as f64 / (p90 - p10),
+        held: acceptance.held,
+        steady: acceptance.steady,
         unfinished: messages - accepted,
-        throttled: creates.iter().filter(|c| c.status == Some(429)).count(),
+        throttled: acceptance.throttled,
         lost,
         duplicated,
         invocations,
-        timeline,
-        throttled_timeline,
+        timeline: acceptance.timeline,
+        throttled_timeline: acceptance.throttled_timeline,
         moto_cpu,
     })
+}
+
+/// When Twilio accepted the creates of a throughput run, from its start: the rates held, and
+/// per-second counts of acceptances and 429s.
+pub struct Acceptance {
+    /// Accepted creates, at most the run's messages.
+    pub accepted: usize,
+    /// From the start to the last acceptance.
+    pub held: f64,
+    /// Between the 10th and the 90th percentile of acceptances.
+    pub steady: f64,
+    pub throttled: usize,
+    pub timeline: Vec<u32>,
+    pub throttled_timeline: Vec<u32>,
+    /// Seconds from the start at which each accepted create was accepted, in order.
+    pub accepted_at: Vec<f64>,
+}
+
+impl Acceptance {
+    /// A create is accepted (or refused) when the fake Twilio has waited its latency after
+    /// receiving it.
+    pub fn of(creates: &[CreateRecord], started: Instant, messages: usize) -> anyhow::Result<Acceptance> {
+        let wall_start = chrono::Utc::now() - chrono::Duration::from_std(started.elapsed())?;
+        let at = |c: &CreateRecord| {
+            (c.received_at - wall_start).num_microseconds().unwrap_or(0) as f64 / 1e6 + TWILIO_LATENCY.as_secs_f64()
+        };
+        let mut accepted_at: Vec<f64> = creates.iter().filter(|c| c.sid.is_some()).map(at).collect();
+        accepted_at.sort_by(f64::total_cmp);
+        ensure!(accepted_at.len() >= 10, "throughput: {} messages accepted", accepted_at.len());
+        let accepted = accepted_at.len().min(messages);
+        let last = accepted_at[accepted - 1];
+        let (p10, p90) = (accepted_at[accepted / 10], accepted_at[accepted * 9 / 10]);
+        let seconds = last.ceil().max(1.0) as usize;
+        let mut timeline = vec![0u32; seconds];
+        for at in &accepted_at {
+            timeline[(at.max(0.0) as usize).min(seconds - 1)] += 1;
+        }
+        let mut throttled_timeline = vec![0u32; seconds];
+        let refused: Vec<&CreateRecord> = creates.iter().filter(|c| c.status == Some(429)).collect();
+        for c in &refused {
+            throttled_timeline[(at(c).max(0.0) as usize).min(seconds - 1)] += 1;
+        }
+        Ok(Acceptance {
+            accepted,
+            held: accepted as f64 / last,
+            steady: (accepted * 8 / 10) as f64 / (p90 - p10),
+            throttled: refused.len(),
+            timeline,
+            throttled_timeline,
+            accepted_at,
+        })
+    }
 }
 
 /// Items of `ids` whose status is not `sent` (missing ones included).
