@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::Context as _;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use fake_twilio::{FakeTwilio, Options};
-use missive::adapters::memory::{MemoryConsent, MemoryMessageLog, MemoryQueue};
+use missive::adapters::memory::{MemoryCampaigns, MemoryConsent, MemoryMessageLog, MemoryQueue};
 use missive::adapters::twilio::TwilioClient;
 use missive::config::{Env, SendConfig};
 use missive::domain::consent::{ConsentChange, ConsentSource, ConsentState};
@@ -50,6 +50,8 @@ pub struct InProcess {
 pub struct World {
     pub log: MemoryMessageLog,
     pub queue: MemoryQueue,
+    /// The Campaigns table: no campaign and no budget in these runs, read all the same.
+    pub campaigns: MemoryCampaigns,
 }
 
 /// Runs invocations on the function's runtime; `Clone`, for the event source's pollers.
@@ -95,7 +97,11 @@ impl InProcess {
 
     /// A fresh MessageLog and send queue.
     pub fn world(&self) -> World {
-        World { log: MemoryMessageLog::new(), queue: MemoryQueue::new(Arc::new(SystemClock)) }
+        World {
+            log: MemoryMessageLog::new(),
+            queue: MemoryQueue::new(Arc::new(SystemClock)),
+            campaigns: MemoryCampaigns::new(),
+        }
     }
 
     /// The `send` handler of one execution environment, configured from the same variables
@@ -119,6 +125,8 @@ impl InProcess {
             log: Arc::new(world.log.clone()),
             consent: Arc::new(self.consent.clone()),
             queue: Arc::new(world.queue.clone()),
+            campaigns: Arc::new(world.campaigns.clone()),
+            budget: Arc::new(world.campaigns.clone()),
             messenger: Some(Arc::new(messenger)),
             clock: Arc::new(SystemClock),
         }))
@@ -150,6 +158,7 @@ impl InProcess {
                         recipient_id: None,
                         request: None,
                         max_attempts: 3,
+                        requested_by: None,
                     };
                     let started = Instant::now();
                     log.record_early_final(&identity, EarlyFinal::Rejected, "probe", now, 1).await?;
