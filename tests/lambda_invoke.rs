@@ -362,6 +362,8 @@ async fn the_sample_events_run_through_cargo_lambda_watch_and_invoke() {
     let mut vars: Vec<(&str, String)> = vec![
         ("MESSAGE_LOG_TABLE", env.log_table.clone()),
         ("CONSENT_TABLE", env.consent_table.clone()),
+        ("CAMPAIGN_TABLE", env.campaign_table.clone()),
+        ("INBOX_TABLE", env.inbox_table.clone()),
         ("SEND_QUEUE_URL", env.queue_url.clone()),
         ("TWILIO_ACCOUNT_SID", env.twilio.account_sid().to_owned()),
         ("TWILIO_AUTH_TOKEN", token.clone()),

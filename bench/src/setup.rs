@@ -16,7 +16,7 @@ use missive::adapters::provision::{create_queues, create_table};
 use missive::domain::consent::{ConsentChange, ConsentSource, ConsentState};
 use missive::domain::phone::PhoneNumber;
 use missive::ports::ConsentStore;
-use missive::schema::{CONSENT, MESSAGE_LOG};
+use missive::schema::{CAMPAIGNS, CONSENT, MESSAGE_LOG};
 
 pub const FROM: &str = "whatsapp:+14155238886";
 pub const CALLBACK: &str = "https://hooks.example.org/twilio/status";
@@ -28,6 +28,7 @@ pub struct Bench {
     /// Between the functions and moto.
     pub proxy: TcpProxy,
     pub consent_table: String,
+    pub campaign_table: String,
     pub phones: Vec<String>,
     pub send_bin: PathBuf,
     pub sweep_bin: Option<PathBuf>,
@@ -74,12 +75,15 @@ impl Bench {
         let proxy = TcpProxy::in_front_of(&moto).await.context("counting proxy")?;
         let consent_table = unique("BenchConsent");
         create_table(&dynamo, &consent_table, &CONSENT).await?;
+        let campaign_table = unique("BenchCampaigns");
+        create_table(&dynamo, &campaign_table, &CAMPAIGNS).await?;
         let bench = Bench {
             aws,
             dynamo,
             sqs,
             proxy,
             consent_table,
+            campaign_table,
             phones: (0..1000).map(phone).collect(),
             send_bin,
             sweep_bin,
@@ -130,6 +134,7 @@ impl Bench {
             .env("AWS_ENDPOINT_URL", self.proxy.url())
             .env("MESSAGE_LOG_TABLE", &scene.log_table)
             .env("CONSENT_TABLE", &self.consent_table)
+            .env("CAMPAIGN_TABLE", &self.campaign_table)
             .env("SEND_QUEUE_URL", &scene.queue_url)
             .env("TWILIO_ACCOUNT_SID", twilio.account_sid())
             .env("TWILIO_AUTH_TOKEN", twilio.auth_token())

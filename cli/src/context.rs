@@ -34,6 +34,26 @@ pub struct GlobalArgs {
         help_heading = "Global options"
     )]
     pub consent_table: String,
+    /// The Campaigns table (campaigns and the daily budget's items).
+    #[arg(
+        long,
+        env = "CAMPAIGN_TABLE",
+        default_value = "Campaigns",
+        global = true,
+        value_name = "TABLE",
+        help_heading = "Global options"
+    )]
+    pub campaign_table: String,
+    /// The Inbox table (the parents' replies).
+    #[arg(
+        long,
+        env = "INBOX_TABLE",
+        default_value = "Inbox",
+        global = true,
+        value_name = "TABLE",
+        help_heading = "Global options"
+    )]
+    pub inbox_table: String,
     /// The send queue's URL.
     #[arg(
         long = "queue-url",

@@ -16,7 +16,7 @@ use missive::domain::consent::{ConsentChange, ConsentSource, ConsentState};
 use missive::domain::phone::PhoneNumber;
 use missive::handlers::send::SendHandler;
 use missive::ports::{ConsentStore, LogItem, MessageLog};
-use missive::schema::{CONSENT, MESSAGE_LOG};
+use missive::schema::{CAMPAIGNS, CONSENT, INBOX, MESSAGE_LOG};
 
 pub const FROM: &str = "whatsapp:+14155238886";
 pub const PHONE: &str = "+33612345678";
@@ -57,6 +57,8 @@ pub struct TestEnv {
     pub sqs: aws_sdk_sqs::Client,
     pub log_table: String,
     pub consent_table: String,
+    pub campaign_table: String,
+    pub inbox_table: String,
     pub queue_url: String,
     pub dlq_url: String,
     pub twilio: FakeTwilio,
@@ -80,11 +82,17 @@ impl TestEnv {
         let consent_table = unique("Consent");
         create_table(&dynamo, &log_table, &MESSAGE_LOG).await.expect("create MessageLog");
         create_table(&dynamo, &consent_table, &CONSENT).await.expect("create Consent");
+        let campaign_table = unique("Campaigns");
+        let inbox_table = unique("Inbox");
+        create_table(&dynamo, &campaign_table, &CAMPAIGNS).await.expect("create Campaigns");
+        create_table(&dynamo, &inbox_table, &INBOX).await.expect("create Inbox");
         let queues = create_queues(&sqs, &unique("send"), 30).await.expect("create queues");
         let twilio = FakeTwilio::start(options).await.expect("start fake Twilio");
         let vars = HashMap::from([
             ("MESSAGE_LOG_TABLE", log_table.clone()),
             ("CONSENT_TABLE", consent_table.clone()),
+            ("CAMPAIGN_TABLE", campaign_table.clone()),
+            ("INBOX_TABLE", inbox_table.clone()),
             ("SEND_QUEUE_URL", queues.queue_url.clone()),
             ("TWILIO_ACCOUNT_SID", twilio.account_sid().to_owned()),
             ("TWILIO_AUTH_TOKEN", twilio.auth_token().to_owned()),
@@ -101,6 +109,8 @@ impl TestEnv {
             sqs,
             log_table,
             consent_table,
+            campaign_table,
+            inbox_table,
             queue_url: queues.queue_url,
             dlq_url: queues.dlq_url,
             twilio,

@@ -4,7 +4,7 @@
 
 use clap::Args;
 use missive::adapters::provision::{create_queues, create_table};
-use missive::schema::{TableDef, CONSENT, MESSAGE_LOG};
+use missive::schema::{TableDef, CAMPAIGNS, CONSENT, INBOX, MESSAGE_LOG};
 use serde_json::json;
 
 use crate::context::Context;
@@ -50,6 +50,10 @@ pub async fn run(ctx: &Context, args: SetupArgs) -> CliResult<()> {
     let consent_table = ctx.global.consent_table.clone();
     let log = ensure_table(ctx, &log_table, &MESSAGE_LOG).await?;
     let consent = ensure_table(ctx, &consent_table, &CONSENT).await?;
+    let campaign_table = ctx.global.campaign_table.clone();
+    let inbox_table = ctx.global.inbox_table.clone();
+    let campaigns = ensure_table(ctx, &campaign_table, &CAMPAIGNS).await?;
+    let inbox = ensure_table(ctx, &inbox_table, &INBOX).await?;
     let sqs = ctx.sqs().await;
     let (queue_url, dlq_url, queues_state) = match sqs.get_queue_url().queue_name(&args.queue_name).send().await {
         Ok(output) => {
@@ -69,22 +73,29 @@ pub async fn run(ctx: &Context, args: SetupArgs) -> CliResult<()> {
     if ctx.json() {
         print_json(&json!({
             "endpoint": endpoint,
-            "tables": {log_table.clone(): log, consent_table.clone(): consent},
+            "tables": {
+                log_table.clone(): log, consent_table.clone(): consent,
+                campaign_table.clone(): campaigns, inbox_table.clone(): inbox,
+            },
             "queues": queues_state,
             "env": {
                 "MESSAGE_LOG_TABLE": log_table, "CONSENT_TABLE": consent_table,
+                "CAMPAIGN_TABLE": campaign_table, "INBOX_TABLE": inbox_table,
                 "SEND_QUEUE_URL": queue_url, "DLQ_URL": dlq_url,
             },
         }));
         return Ok(());
     }
     note(&format!(
-        "table {log_table}: {log}; table {consent_table}: {consent}; queue {}: {queues_state}",
+        "table {log_table}: {log}; table {consent_table}: {consent}; table {campaign_table}: {campaigns}; \
+         table {inbox_table}: {inbox}; queue {}: {queues_state}",
         args.queue_name
     ));
     note("export these (or eval \"$(missive setup)\"):");
     println!("export MESSAGE_LOG_TABLE={log_table}");
     println!("export CONSENT_TABLE={consent_table}");
+    println!("export CAMPAIGN_TABLE={campaign_table}");
+    println!("export INBOX_TABLE={inbox_table}");
     println!("export SEND_QUEUE_URL={queue_url}");
     if let Some(dlq) = dlq_url {
         println!("export DLQ_URL={dlq}");

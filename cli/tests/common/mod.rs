@@ -20,7 +20,7 @@ use missive::domain::consent::{ConsentChange, ConsentSource, ConsentState};
 use missive::domain::phone::PhoneNumber;
 use missive::handlers::send::SendHandler;
 use missive::ports::{ConsentStore, LogItem, MessageLog};
-use missive::schema::{CONSENT, MESSAGE_LOG};
+use missive::schema::{CAMPAIGNS, CONSENT, INBOX, MESSAGE_LOG};
 
 pub const TEMPLATE: &str = "HX0123456789abcdef0123456789abcdef";
 pub const FROM: &str = "whatsapp:+14155238886";
@@ -101,6 +101,8 @@ pub struct TestEnv {
     pub sqs: aws_sdk_sqs::Client,
     pub log_table: String,
     pub consent_table: String,
+    pub campaign_table: String,
+    pub inbox_table: String,
     pub queue_url: String,
     pub dlq_url: String,
     /// What the binary gets on top of the AWS variables (flags could say the same).
@@ -126,11 +128,17 @@ impl TestEnv {
         let consent_table = unique("cli-Consent");
         create_table(&dynamo, &log_table, &MESSAGE_LOG).await.expect("create MessageLog");
         create_table(&dynamo, &consent_table, &CONSENT).await.expect("create Consent");
+        let campaign_table = unique("cli-Campaigns");
+        let inbox_table = unique("cli-Inbox");
+        create_table(&dynamo, &campaign_table, &CAMPAIGNS).await.expect("create Campaigns");
+        create_table(&dynamo, &inbox_table, &INBOX).await.expect("create Inbox");
         // A short visibility timeout: what a failed invocation leaves comes back quickly.
         let queues = create_queues(&sqs, &unique("cli-send"), 5).await.expect("create queues");
         let vars = HashMap::from([
             ("MESSAGE_LOG_TABLE", log_table.clone()),
             ("CONSENT_TABLE", consent_table.clone()),
+            ("CAMPAIGN_TABLE", campaign_table.clone()),
+            ("INBOX_TABLE", inbox_table.clone()),
             ("SEND_QUEUE_URL", queues.queue_url.clone()),
         ]);
         TestEnv {
@@ -139,6 +147,8 @@ impl TestEnv {
             sqs,
             log_table,
             consent_table,
+            campaign_table,
+            inbox_table,
             queue_url: queues.queue_url,
             dlq_url: queues.dlq_url,
             vars,
@@ -149,7 +159,15 @@ impl TestEnv {
     pub fn command(&self, args: &[&str]) -> std::process::Command {
         let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_missive"));
         command.args(args);
-        for name in ["DLQ_URL", "MISSIVE_PHONE_REGION", "MESSAGE_LOG_TABLE", "CONSENT_TABLE", "SEND_QUEUE_URL"] {
+        for name in [
+            "DLQ_URL",
+            "MISSIVE_PHONE_REGION",
+            "MESSAGE_LOG_TABLE",
+            "CONSENT_TABLE",
+            "CAMPAIGN_TABLE",
+            "INBOX_TABLE",
+            "SEND_QUEUE_URL",
+        ] {
             command.env_remove(name);
         }
         command.envs(self.vars.iter().map(|(k, v)| (*k, v.as_str())));
