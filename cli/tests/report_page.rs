@@ -84,6 +84,8 @@ async fn sample_campaign(env: &TestEnv) {
     let vars: HashMap<&str, String> = HashMap::from([
         ("MESSAGE_LOG_TABLE", env.log_table.clone()),
         ("CONSENT_TABLE", env.consent_table.clone()),
+        ("CAMPAIGN_TABLE", env.campaign_table.clone()),
+        ("INBOX_TABLE", env.inbox_table.clone()),
         ("SEND_QUEUE_URL", env.queue_url.clone()),
         ("TWILIO_ACCOUNT_SID", twilio.account_sid().to_owned()),
         ("TWILIO_AUTH_TOKEN", twilio.auth_token().to_owned()),

@@ -43,7 +43,20 @@ async fn sweep_re_enqueues_what_is_due_and_prints_its_report() {
 async fn setup_creates_the_tables_and_queues_once_and_prints_the_exports() {
     let env = TestEnv::start().await;
     let (log, consent, queue) = (unique("setup-log"), unique("setup-consent"), unique("setup-q"));
-    let args = ["setup", "--message-log-table", &log, "--consent-table", &consent, "--queue-name", &queue];
+    let (campaigns, inbox) = (unique("setup-campaigns"), unique("setup-inbox"));
+    let args = [
+        "setup",
+        "--message-log-table",
+        &log,
+        "--consent-table",
+        &consent,
+        "--campaign-table",
+        &campaigns,
+        "--inbox-table",
+        &inbox,
+        "--queue-name",
+        &queue,
+    ];
     let run = env.missive(&args).await;
     run.ok();
     let exports: std::collections::HashMap<String, String> = run
@@ -53,6 +66,8 @@ async fn setup_creates_the_tables_and_queues_once_and_prints_the_exports() {
         .collect();
     assert_eq!(exports["MESSAGE_LOG_TABLE"], log);
     assert_eq!(exports["CONSENT_TABLE"], consent);
+    assert_eq!(exports["CAMPAIGN_TABLE"], campaigns);
+    assert_eq!(exports["INBOX_TABLE"], inbox);
     assert!(exports["SEND_QUEUE_URL"].ends_with(&queue));
     assert!(exports["DLQ_URL"].ends_with(&format!("{queue}-dlq")));
     assert!(run.stderr.contains("created"), "{}", run.stderr);
@@ -62,10 +77,18 @@ async fn setup_creates_the_tables_and_queues_once_and_prints_the_exports() {
         described.global_secondary_indexes().iter().filter_map(|i| i.index_name().map(str::to_owned)).collect();
     indexes.sort();
     assert_eq!(indexes, ["by-campaign", "by-recipient", "retry-due"]);
+    let described = env.dynamo.describe_table().table_name(&inbox).send().await.unwrap().table.unwrap();
+    let keys: Vec<&str> = described.key_schema().iter().map(|k| k.attribute_name()).collect();
+    assert_eq!(keys, ["phone", "received_at_sid"], "the Inbox table's keys");
+    let described = env.dynamo.describe_table().table_name(&campaigns).send().await.unwrap().table.unwrap();
+    let keys: Vec<&str> = described.key_schema().iter().map(|k| k.attribute_name()).collect();
+    assert_eq!(keys, ["campaign"], "the Campaigns table's key");
 
     let out = env.missive(&[&args[..], &["--json"]].concat()).await.ok().json();
     assert_eq!(out["queues"], "exists");
     assert_eq!(out["tables"][&log], "exists");
+    assert_eq!(out["tables"][&campaigns], "exists");
+    assert_eq!(out["tables"][&inbox], "exists");
     assert_eq!(out["env"]["SEND_QUEUE_URL"], exports["SEND_QUEUE_URL"].as_str());
     assert_eq!(out["env"]["DLQ_URL"], exports["DLQ_URL"].as_str(), "found again through the RedrivePolicy");
 }

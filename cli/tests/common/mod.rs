@@ -257,6 +257,8 @@ impl TestEnv {
         let mut vars: HashMap<&'static str, String> = HashMap::from([
             ("MESSAGE_LOG_TABLE", self.log_table.clone()),
             ("CONSENT_TABLE", self.consent_table.clone()),
+            ("CAMPAIGN_TABLE", self.campaign_table.clone()),
+            ("INBOX_TABLE", self.inbox_table.clone()),
             ("SEND_QUEUE_URL", self.queue_url.clone()),
             ("TWILIO_ACCOUNT_SID", twilio.account_sid().to_owned()),
             ("TWILIO_AUTH_TOKEN", twilio.auth_token().to_owned()),
