@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -44,10 +43,7 @@ pub struct Scene {
     pub queue_url: String,
 }
 
-pub fn unique(prefix: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    format!("{prefix}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst))
-}
+pub use test_support::unique;
 
 /// A French mobile number per `i`, in an allocated range.
 pub fn phone(i: usize) -> String {
@@ -227,25 +223,7 @@ pub async fn twilio(latency: Duration, rate_per_sender: Option<u32>) -> anyhow::
 
 /// An `SqsEvent` as Lambda delivers it, for bodies given directly (a batch from the queue
 /// is the same thing, with real ids).
-pub fn sqs_event(bodies: &[String]) -> serde_json::Value {
-    let records: Vec<serde_json::Value> = bodies
-        .iter()
-        .enumerate()
-        .map(|(i, body)| {
-            serde_json::json!({
-                "messageId": format!("00000000-0000-4000-8000-{i:012}"),
-                "receiptHandle": format!("receipt-{i}"),
-                "body": body,
-                "attributes": {"ApproximateReceiveCount": "1"},
-                "messageAttributes": {},
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:eu-west-3:000000000000:bench",
-                "awsRegion": "eu-west-3",
-            })
-        })
-        .collect();
-    serde_json::json!({ "Records": records })
-}
+pub use test_support::sqs_event_json as sqs_event;
 
 /// DynamoDB and SQS requests counted by the proxy, grouped.
 #[derive(Debug, Clone, Default)]

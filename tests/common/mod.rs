@@ -4,10 +4,9 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime};
 
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::SqsBatchResponse;
 use fake_twilio::{FakeTwilio, Options};
 use missive::adapters::dynamo::{DynamoConsent, DynamoMessageLog};
 use missive::adapters::provision::{create_queues, create_table};
@@ -21,23 +20,14 @@ use missive::schema::{CAMPAIGNS, CONSENT, INBOX, MESSAGE_LOG};
 pub const FROM: &str = "whatsapp:+14155238886";
 pub const PHONE: &str = "+33612345678";
 
-/// A name no other test uses.
-pub fn unique(prefix: &str) -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "{prefix}-{}-{}-{:06x}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::SeqCst),
-        rand::random::<u32>() & 0xff_ffff
-    )
-}
+pub use test_support::{sqs_event, unique};
 
-/// The emulators' SDK configuration; fails loudly outside the test command.
+/// The emulator's SDK configuration: the moto server `make test` started, or one started
+/// from the project's venv when `AWS_ENDPOINT_URL` is not set (`test_support`).
 pub async fn aws() -> aws_config::SdkConfig {
-    assert!(
-        std::env::var("AWS_ENDPOINT_URL").is_ok_and(|url| url.starts_with("http://127.0.0.1")),
-        "AWS_ENDPOINT_URL must point at the moto server on loopback: run the tests through `make test`"
-    );
+    if let Err(err) = test_support::ensure_emulator() {
+        panic!("{err}");
+    }
     missive::wiring::aws_config().await
 }
 
@@ -221,24 +211,6 @@ impl TestEnv {
     pub async fn requeued(&self) -> Vec<String> {
         self.drain_queue(&self.queue_url, Duration::from_secs(2)).await
     }
-}
-
-/// An SQS event with one record per body, as Lambda delivers it.
-pub fn sqs_event(bodies: &[String]) -> SqsEvent {
-    let mut event = SqsEvent::default();
-    event.records = bodies
-        .iter()
-        .enumerate()
-        .map(|(i, body)| {
-            let mut record = SqsMessage::default();
-            record.message_id = Some(format!("sqs-{i}"));
-            record.receipt_handle = Some(format!("receipt-{i}"));
-            record.body = Some(body.clone());
-            record.event_source = Some("aws:sqs".into());
-            record
-        })
-        .collect();
-    event
 }
 
 /// The identifiers of a response's batch item failures.

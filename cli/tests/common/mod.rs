@@ -6,10 +6,8 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime};
 
-use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_dynamodb::types::AttributeValue;
 use fake_twilio::{FakeTwilio, Options};
 use missive::adapters::dynamo::{DynamoConsent, DynamoMessageLog};
@@ -25,16 +23,7 @@ use missive::schema::{CAMPAIGNS, CONSENT, INBOX, MESSAGE_LOG};
 pub const TEMPLATE: &str = "HX0123456789abcdef0123456789abcdef";
 pub const FROM: &str = "whatsapp:+14155238886";
 
-/// A name no other test uses.
-pub fn unique(prefix: &str) -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "{prefix}-{}-{}-{:06x}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::SeqCst),
-        rand::random::<u32>() & 0xff_ffff
-    )
-}
+pub use test_support::{sqs_event, unique};
 
 /// A French mobile number, distinct per `n` (E.164).
 pub fn phone(n: u32) -> String {
@@ -109,12 +98,12 @@ pub struct TestEnv {
     pub vars: HashMap<&'static str, String>,
 }
 
-/// The AWS variables the test command set; fails loudly outside it.
+/// The moto server `make test` started, or one started from the project's venv when
+/// `AWS_ENDPOINT_URL` is not set (`test_support`); the `missive` binary inherits it.
 fn check_emulator() {
-    assert!(
-        std::env::var("AWS_ENDPOINT_URL").is_ok_and(|url| url.starts_with("http://127.0.0.1")),
-        "AWS_ENDPOINT_URL must point at the moto server on loopback: run the tests through `make test`"
-    );
+    if let Err(err) = test_support::ensure_emulator() {
+        panic!("{err}");
+    }
 }
 
 impl TestEnv {
@@ -307,24 +296,6 @@ async fn scan(dynamo: &aws_sdk_dynamodb::Client, table: &str) -> Vec<HashMap<Str
         items.push(item.expect("Scan"));
     }
     items
-}
-
-/// An SQS event with one record per body.
-pub fn sqs_event(bodies: &[String]) -> SqsEvent {
-    let mut event = SqsEvent::default();
-    event.records = bodies
-        .iter()
-        .enumerate()
-        .map(|(i, body)| {
-            let mut record = SqsMessage::default();
-            record.message_id = Some(format!("sqs-{i}"));
-            record.receipt_handle = Some(format!("receipt-{i}"));
-            record.body = Some(body.clone());
-            record.event_source = Some("aws:sqs".into());
-            record
-        })
-        .collect();
-    event
 }
 
 /// A fake Twilio with default options.
