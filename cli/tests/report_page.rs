@@ -20,8 +20,10 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use fake_twilio::{Behaviour, CallbackOptions, FakeTwilio, Options};
+use missive::adapters::dynamo::DynamoCampaigns;
 use missive::config::{Env, SweepConfig, WebhookConfig};
 use missive::domain::consent::{ConsentSource, ConsentState};
+use missive::ports::CampaignStore;
 use missive_cli::local::{self, InProcess};
 
 const CAMPAIGN: &str = "spring-trip";
@@ -438,4 +440,41 @@ async fn bad_report_page_options_are_refused_naming_the_option() {
     assert!(run.stderr.contains("no item of campaign no-such-trip recorded yet"), "{}", run.stderr);
     let html = std::fs::read_to_string(page).unwrap();
     assert!(html.contains("Aucun message de cette campagne n&#39;est enregistré pour l&#39;instant."), "{html}");
+}
+
+#[tokio::test]
+async fn the_page_tells_who_sent_and_who_cancelled_from_the_campaigns_table() {
+    // A campaign recorded in the Campaigns table (as `bulk` records it), then cancelled
+    // before `send` took its messages: the real handler records each `cancelled`, and the
+    // page shows the funnel from what was enqueued, who started it and who cancelled it, why.
+    let env = TestEnv::start().await;
+    let campaigns = DynamoCampaigns::new(env.dynamo.clone(), &env.campaign_table);
+    let now = chrono::Utc::now().timestamp();
+    campaigns.record_enqueued("museum", "secretary@school", Some("Museum visit"), 3, now - 60).await.unwrap();
+    let cancelled = campaigns.set_cancelled("museum", true, "head@school", "wrong date", now - 30).await.unwrap();
+    assert!(cancelled.is_some_and(|item| item.is_cancelled()));
+    let twilio = fake_twilio().await;
+    let handler = env.send_handler(&twilio, &[]).await;
+    let bodies: Vec<String> = (0..3)
+        .map(|n| {
+            serde_json::json!({"v": 1, "message_id": format!("museum:r{n}"), "to": phone(n), "campaign": "museum",
+                "recipient_id": format!("r{n}"), "template": {"content_sid": TEMPLATE}})
+            .to_string()
+        })
+        .collect();
+    let response = handler.handle(sqs_event(&bodies), std::time::SystemTime::now() + Duration::from_secs(60)).await;
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    assert!(twilio.messages().is_empty(), "nothing sent for a cancelled campaign");
+
+    let page = temp_dir().join("museum.html");
+    let run = env.missive(&["report", "--campaign", "museum", "--html", page.to_str().unwrap(), "--lang", "en"]).await;
+    run.ok();
+    let html = std::fs::read_to_string(&page).unwrap();
+    for text in
+        ["Museum visit", "Sending started", "Campaign cancelled", "secretary@school", "head@school", "wrong date"]
+    {
+        assert!(html.contains(text), "{text:?} on the page");
+    }
+    let status = env.missive(&["report", "--campaign", "museum", "--json"]).await.ok().json();
+    assert_eq!(status["by_status"]["cancelled"], 3, "{status}");
 }

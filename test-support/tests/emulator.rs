@@ -14,7 +14,8 @@ fn moto_answers(url: &str) -> bool {
     let mut answer = String::new();
     stream.write_all(format!("GET /moto-api/ HTTP/1.0\r\nHost: {address}\r\n\r\n").as_bytes()).is_ok()
         && stream.read_to_string(&mut answer).is_ok()
-        && answer.starts_with("HTTP/1.") && answer.lines().next().is_some_and(|l| l.contains(" 200"))
+        && answer.starts_with("HTTP/1.")
+        && answer.lines().next().is_some_and(|l| l.contains(" 200"))
 }
 
 #[test]

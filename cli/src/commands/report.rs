@@ -248,7 +248,11 @@ pub async fn run(ctx: &Context, args: ReportArgs) -> CliResult<()> {
 /// `--html` / `--csv`: reads the campaign once, writes the page and the paper list.
 async fn write_page(ctx: &Context, args: &ReportArgs) -> CliResult<()> {
     let dynamo = ctx.dynamo().await;
-    let tables = Tables { message_log: &ctx.global.message_log_table, consent: &ctx.global.consent_table };
+    let tables = Tables {
+        message_log: &ctx.global.message_log_table,
+        consent: &ctx.global.consent_table,
+        campaigns: &ctx.global.campaign_table,
+    };
     let report = load::load(&dynamo, tables, &args.campaign, chrono::Utc::now().timestamp(), args.page_size).await?;
     if report.recorded.items == 0 {
         warn(&format!("{}; the page says so", nothing_recorded(&args.campaign)));

@@ -3,9 +3,9 @@
 //! call, for what the index does not project: the phone, the parent's id, who asked, the
 //! answer) and the Consent records of the families that were skipped (who decided).
 //!
-//! Two sources do not exist yet and have their own named spot below, each returning "nothing
-//! yet" so that the page says so: [`campaign_item`] (the Campaigns table, issue 12) and
-//! [`replies`] (the Inbox table, issue 13). [`build`] turns what was read into the model,
+//! The campaign's own item and history come from the Campaigns table ([`campaign_item`]);
+//! the replies have their named spot ([`replies`], the Inbox table), which says "nothing yet"
+//! until it is read. [`build`] turns what was read into the model,
 //! without I/O, so that it is tested without a table.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -15,8 +15,12 @@ use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use futures::{StreamExt, TryStreamExt};
 use serde::Deserialize;
 
+use missive::adapters::dynamo::DynamoCampaigns;
+use missive::ports::CampaignStore;
+
 use super::model::{
-    AckCount, CampaignFacts, ErrorText, Funnel, HistoryEntry, Phone, RecordedFacts, Reply, StaffReport, UnreachedFamily,
+    AckCount, CampaignFacts, Cancellation, ErrorText, Funnel, HistoryEntry, Phone, RecordedFacts, Reply, StaffReport,
+    UnreachedFamily,
 };
 use super::reasons::{classify, is_unreached, ConsentNow};
 use crate::campaign::{self, CampaignItem};
@@ -34,6 +38,7 @@ const UNPROCESSED_TRIES: u32 = 8;
 pub struct Tables<'a> {
     pub message_log: &'a str,
     pub consent: &'a str,
+    pub campaigns: &'a str,
 }
 
 /// What the page needs of one message: its MessageLog item, whole when it could be read,
@@ -119,24 +124,49 @@ pub async fn load(
         }
     }
 
-    let campaign_item = campaign_item(dynamo, campaign).await?;
+    let campaign_item = campaign_item(dynamo, tables.campaigns, campaign).await?;
     let replies = replies(dynamo, campaign).await?;
     Ok(build(campaign, now, &messages, &consent, campaign_item, replies))
 }
 
-/// The Campaigns table's item of `campaign` and its `history` (DESIGN.md, "Campaigns").
-///
-/// **Plug-in spot for issue 12.** That table does not exist yet: `None`, and the page shows
-/// what MessageLog tells (the first message, who asked) instead. Once it lands: one `GetItem`
-/// on `CAMPAIGN_TABLE` (key `campaign`), `description`, `created_at`, `created_by`,
-/// `enqueued` (the funnel's first step), `state = cancelled` with `cancelled_at`,
-/// `cancelled_by`, `cancel_reason` into [`CampaignFacts`], and `history`
-/// (`action`, `at`, `by`, `detail`) into [`HistoryEntry`]s, oldest first.
+/// The Campaigns table's item of `campaign` and its `history`, oldest first (DESIGN.md,
+/// "Campaigns"): one `GetItem`. `None` when the campaign has no item (messages enqueued by
+/// hand, or before that table existed): the page then shows what MessageLog tells.
 async fn campaign_item(
-    _dynamo: &aws_sdk_dynamodb::Client,
-    _campaign: &str,
+    dynamo: &aws_sdk_dynamodb::Client,
+    table: &str,
+    campaign: &str,
 ) -> CliResult<Option<(CampaignFacts, Vec<HistoryEntry>)>> {
-    Ok(None)
+    let store = DynamoCampaigns::new(dynamo.clone(), table);
+    let item = store.get(campaign).await.map_err(|e| CliError::Runtime(format!("{e}")))?;
+    Ok(item.map(campaign_facts))
+}
+
+/// The page's view of a Campaigns item.
+fn campaign_facts(item: missive::domain::campaign::CampaignItem) -> (CampaignFacts, Vec<HistoryEntry>) {
+    let cancelled = item.is_cancelled().then(|| Cancellation {
+        at: item.cancelled_at,
+        by: item.cancelled_by.clone(),
+        reason: item.cancel_reason.clone(),
+    });
+    let facts = CampaignFacts {
+        description: item.description.clone(),
+        created_at: Some(item.created_at),
+        created_by: Some(item.created_by.clone()),
+        enqueued: Some(item.enqueued),
+        cancelled,
+    };
+    let history = item
+        .history
+        .into_iter()
+        .map(|event| HistoryEntry {
+            action: event.action.as_str().to_owned(),
+            at: Some(event.at),
+            by: Some(event.by),
+            detail: (!event.detail.is_empty()).then_some(event.detail),
+        })
+        .collect();
+    (facts, history)
 }
 
 /// The parents' replies to `campaign`, oldest first (DESIGN.md, "Conversations").

@@ -144,7 +144,7 @@ pub struct RecordedFacts {
 /// One operator action on the campaign (the Campaigns item's `history`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HistoryEntry {
-    /// `created`, `cancelled`, `uncancelled`, `requeued`, or a name this page does not know
+    /// `created`, `enqueued`, `cancelled`, `resumed`, `requeued` (`CampaignAction`), or a name this page does not know
     /// (shown as it is).
     pub action: String,
     pub at: Option<i64>,

@@ -547,7 +547,8 @@ pub fn history_action(lang: Lang, action: &str) -> Option<&'static str> {
     let (fr, en) = match action {
         "created" => ("Envoi lancé", "Sending started"),
         "cancelled" => ("Campagne annulée", "Campaign cancelled"),
-        "uncancelled" => ("Annulation levée", "Cancellation undone"),
+        "resumed" => ("Annulation levée", "Cancellation undone"),
+        "enqueued" => ("Messages ajoutés", "Messages added"),
         "requeued" => ("Messages en échec renvoyés", "Failed messages sent again"),
         _ => return None,
     };
