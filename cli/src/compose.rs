@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use clap::Args;
 use missive::domain::message::{Content, Label, QueueMessage, Template};
 use missive::domain::phone::PhoneNumber;
+use missive::domain::schedule::{local_time, MAX_SCHEDULE_SECONDS};
 use serde_json::{json, Map, Value};
 
 use crate::error::{CliError, CliResult};
@@ -38,6 +39,55 @@ pub struct MessageOptions {
     /// Attempts before giving up (1–10; default: the send function's MAX_ATTEMPTS).
     #[arg(long, value_name = "N")]
     pub max_attempts: Option<u32>,
+    /// Send at this time, not before: `2026-12-04 08:00` in SCHOOL_TIMEZONE (default
+    /// Europe/Paris), or RFC 3339; at most 35 days ahead. The message waits as `scheduled`.
+    #[arg(long, value_name = "WHEN")]
+    pub at: Option<String>,
+    /// Urgent: goes through quiet hours and may use the daily budget's reserve.
+    #[arg(long)]
+    pub urgent: bool,
+    /// Who asks (recorded on every message and on the campaign); default: your AWS identity
+    /// on AWS, your user name locally.
+    #[arg(long = "as", value_name = "NAME")]
+    pub requested_by: Option<String>,
+    /// The campaign's description, in your words (recorded when the campaign is created).
+    #[arg(long, value_name = "TEXT")]
+    pub description: Option<String>,
+    /// `--at` as Unix seconds, once [`MessageOptions::resolve`] has checked it.
+    #[arg(skip)]
+    pub not_before: Option<i64>,
+}
+
+impl MessageOptions {
+    /// Checks `--at` against `SCHOOL_TIMEZONE` and `now` (not in the past, at most 35 days
+    /// ahead) and fills who asks; an error names the flag or the variable, and comes before
+    /// anything is written.
+    pub fn resolve(&mut self, now: i64, caller: impl FnOnce() -> String) -> CliResult<()> {
+        if let Some(raw) = self.at.as_deref() {
+            let at = match chrono::DateTime::parse_from_rfc3339(raw.trim()) {
+                Ok(at) => at.timestamp(),
+                Err(_) => {
+                    let env = missive::config::Env::from_fn(|name| std::env::var(name).ok());
+                    let zone = env.school_timezone().map_err(|e| CliError::Usage(e.to_string()))?;
+                    local_time(zone, raw).map_err(|e| CliError::Usage(format!("--at: {e}")))?
+                }
+            };
+            if at <= now {
+                return Err(CliError::Usage(format!("--at: {raw} is in the past")));
+            }
+            if at > now + MAX_SCHEDULE_SECONDS {
+                return Err(CliError::Usage(format!(
+                    "--at: {raw} is more than {} days ahead",
+                    MAX_SCHEDULE_SECONDS / 86_400
+                )));
+            }
+            self.not_before = Some(at);
+        }
+        if self.requested_by.as_deref().is_none_or(|name| name.trim().is_empty()) {
+            self.requested_by = Some(caller());
+        }
+        Ok(())
+    }
 }
 
 /// `NAME=VALUE`, for clap.
@@ -152,6 +202,16 @@ impl Draft<'_> {
         }
         if let Some(max_attempts) = self.options.max_attempts {
             fields.insert("max_attempts".into(), json!(max_attempts));
+        }
+        if let Some(not_before) = self.options.not_before {
+            let at = chrono::DateTime::from_timestamp(not_before, 0).map(|t| t.to_rfc3339());
+            fields.insert("not_before".into(), json!(at));
+        }
+        if self.options.urgent {
+            fields.insert("priority".into(), json!("urgent"));
+        }
+        if let Some(requested_by) = &self.options.requested_by {
+            fields.insert("requested_by".into(), json!(requested_by));
         }
         let body = Value::Object(fields).to_string();
         QueueMessage::parse(&body).map(|message| (body, message)).map_err(|rejection| rejection.reason)

@@ -5,7 +5,7 @@ use std::io::IsTerminal as _;
 
 use aws_config::SdkConfig;
 use clap::Args;
-use missive::adapters::dynamo::DynamoConsent;
+use missive::adapters::dynamo::{DynamoCampaigns, DynamoConsent};
 use missive::adapters::sqs::SqsSendQueue;
 use tokio::sync::OnceCell;
 
@@ -114,6 +114,30 @@ impl Context {
     /// The Consent table (`--consent-table`).
     pub async fn consent_store(&self) -> DynamoConsent {
         DynamoConsent::new(self.dynamo().await, &self.global.consent_table)
+    }
+
+    /// The Campaigns table (`--campaign-table`).
+    pub async fn campaign_store(&self) -> DynamoCampaigns {
+        DynamoCampaigns::new(self.dynamo().await, &self.global.campaign_table)
+    }
+
+    /// Who runs this command, for `requested_by` when `--as` is not given: the caller's ARN
+    /// on AWS (STS GetCallerIdentity), the OS user on an emulator or when STS cannot say.
+    pub async fn caller(&self) -> String {
+        let local = || {
+            ["USER", "LOGNAME", "USERNAME"]
+                .iter()
+                .find_map(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
+                .unwrap_or_else(|| "unknown".to_owned())
+        };
+        if std::env::var("AWS_ENDPOINT_URL").is_ok_and(|v| !v.trim().is_empty()) {
+            return local();
+        }
+        let sts = aws_sdk_sts::Client::new(self.aws().await);
+        match sts.get_caller_identity().send().await {
+            Ok(identity) => identity.arn().map(str::to_owned).unwrap_or_else(local),
+            Err(_) => local(),
+        }
     }
 
     /// The send queue (`--queue-url`), or a usage error naming the variable and the flag.

@@ -30,7 +30,7 @@ use crate::context::{Context, GlobalArgs};
 use crate::error::CliResult;
 
 const AFTER_HELP: &str = "\
-Configuration: MESSAGE_LOG_TABLE, CONSENT_TABLE, SEND_QUEUE_URL, DLQ_URL (else read from the send
+Configuration: MESSAGE_LOG_TABLE, CONSENT_TABLE, CAMPAIGN_TABLE, INBOX_TABLE, SEND_QUEUE_URL, DLQ_URL (else read from the send
 queue's RedrivePolicy), MISSIVE_PHONE_REGION; AWS_ENDPOINT_URL points every client at an emulator.
 Flags override the environment.
 
@@ -60,6 +60,15 @@ pub enum Command {
     Report(report::ReportArgs),
     /// Lists a campaign's failed, undelivered, rejected and expired messages with reasons.
     Failures(failures::FailuresArgs),
+    /// Campaigns: show one (state, who, history), list them.
+    #[command(subcommand)]
+    Campaign(commands::campaign::CampaignCommand),
+    /// Cancels a campaign: messages not yet taken are recorded `cancelled`; --undo resumes.
+    Cancel(cancel::CancelArgs),
+    /// Gives a campaign's failed messages that Twilio never accepted a new round.
+    Requeue(requeue::RequeueArgs),
+    /// A parent's messages (campaign, status, reason, who asked) and consent changes.
+    History(history::HistoryArgs),
     /// Consent: import a CSV, set one phone, show one phone.
     #[command(subcommand)]
     Consent(consent::ConsentCommand),
@@ -96,6 +105,10 @@ pub async fn run(cli: Cli) -> CliResult<()> {
         Command::Status(args) => status::run(&ctx, args).await,
         Command::Report(args) => report::run(&ctx, args).await,
         Command::Failures(args) => failures::run(&ctx, args).await,
+        Command::Campaign(command) => commands::campaign::run(&ctx, command).await,
+        Command::Cancel(args) => cancel::run(&ctx, args).await,
+        Command::Requeue(args) => requeue::run(&ctx, args).await,
+        Command::History(args) => history::run(&ctx, args).await,
         Command::Consent(command) => consent::run(&ctx, command).await,
         Command::Forget(args) => forget::run(&ctx, args).await,
         Command::Dlq(command) => dlq::run(&ctx, command).await,

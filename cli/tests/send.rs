@@ -24,6 +24,8 @@ async fn a_template_message_is_normalised_checked_and_enqueued() {
             "trip",
             "--recipient-id",
             "p-1",
+            "--as",
+            "secretary",
         ])
         .await;
     run.ok();
@@ -36,6 +38,7 @@ async fn a_template_message_is_normalised_checked_and_enqueued() {
         serde_json::json!({
             "v": 1, "message_id": "trip:p-1", "to": "+33613000001", "campaign": "trip", "recipient_id": "p-1",
             "template": {"content_sid": TEMPLATE, "variables": {"1": "Jean", "2": "lundi 8 h"}},
+            "requested_by": "secretary",
         })
     );
 }

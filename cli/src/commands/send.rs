@@ -1,10 +1,10 @@
 //! `missive send`: one message, built, checked as `send` checks it, and enqueued.
 
 use clap::Args;
-use missive::ports::SendQueue;
+use missive::ports::{CampaignStore, SendQueue};
 use serde_json::json;
 
-use crate::compose::{fresh_message_id, ContentArgs, Draft, MessageOptions};
+use crate::compose::{check_campaign, fresh_message_id, ContentArgs, Draft, MessageOptions};
 use crate::context::Context;
 use crate::error::{CliError, CliResult};
 use crate::output::print_json;
@@ -34,8 +34,14 @@ pub struct SendArgs {
     pub dry_run: bool,
 }
 
-pub async fn run(ctx: &Context, args: SendArgs) -> CliResult<()> {
+pub async fn run(ctx: &Context, mut args: SendArgs) -> CliResult<()> {
     let to = parse_phone_flag("--to", &args.to, ctx.phone_region())?;
+    if let Some(campaign) = &args.campaign {
+        check_campaign(campaign)?;
+    }
+    let now = chrono::Utc::now().timestamp();
+    let caller = if args.options.requested_by.is_none() { ctx.caller().await } else { String::new() };
+    args.options.resolve(now, || caller)?;
     let content = args.content.content()?;
     let message_id = args.id.clone().unwrap_or_else(fresh_message_id);
     let draft = Draft {
@@ -59,6 +65,10 @@ pub async fn run(ctx: &Context, args: SendArgs) -> CliResult<()> {
         return Ok(());
     }
     ctx.send_queue().await?.send(&body, 0).await?;
+    if let Some(campaign) = &args.campaign {
+        let by = args.options.requested_by.as_deref().unwrap_or("unknown");
+        ctx.campaign_store().await.record_enqueued(campaign, by, args.options.description.as_deref(), 1, now).await?;
+    }
     if ctx.json() {
         print_json(&json!({"message_id": message_id, "enqueued": true, "to": to.masked()}));
     } else {

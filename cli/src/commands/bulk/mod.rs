@@ -20,6 +20,7 @@ mod summary;
 use std::path::PathBuf;
 
 use clap::Args;
+use missive::ports::CampaignStore;
 use serde_json::json;
 
 pub use self::plan::{plan, Planned};
@@ -58,8 +59,12 @@ pub struct BulkArgs {
     pub concurrency: u16,
 }
 
-pub async fn run(ctx: &Context, args: BulkArgs) -> CliResult<()> {
+pub async fn run(ctx: &Context, mut args: BulkArgs) -> CliResult<()> {
     check_campaign(&args.campaign)?;
+    let now = chrono::Utc::now().timestamp();
+    // Who asks is looked up only for a real run: a dry run makes no AWS call at all.
+    let caller = if args.options.requested_by.is_none() && !args.dry_run { ctx.caller().await } else { String::new() };
+    args.options.resolve(now, || if caller.is_empty() { "unknown".to_owned() } else { caller })?;
     let content = args.content.content()?;
     let sheet = Sheet::open(&args.file)?;
     let (planned, invalid) =
@@ -86,7 +91,6 @@ pub async fn run(ctx: &Context, args: BulkArgs) -> CliResult<()> {
     let to_send = enqueue::not_yet_recorded(ctx, &planned, concurrency).await?;
 
     let bar = progress_bar(ctx.interactive(), consent::first_row_per_phone(&planned).len(), "consent");
-    let now = chrono::Utc::now().timestamp();
     let consent = consent::record(&ctx.consent_store().await, &planned, concurrency, &bar, now).await;
     bar.finish_and_clear();
     let consent = consent?;
@@ -95,6 +99,11 @@ pub async fn run(ctx: &Context, args: BulkArgs) -> CliResult<()> {
     let enqueued = enqueue::enqueue(&queue, &to_send, concurrency, &bar).await;
     bar.finish_and_clear();
 
+    if enqueued.count > 0 {
+        let by = args.options.requested_by.as_deref().unwrap_or("unknown");
+        let description = args.options.description.as_deref();
+        ctx.campaign_store().await.record_enqueued(&args.campaign, by, description, enqueued.count as u64, now).await?;
+    }
     let already_recorded = planned.len() - to_send.len();
     let summary = Summary {
         campaign: &args.campaign,
