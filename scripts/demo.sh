@@ -183,6 +183,21 @@ export TWILIO_ENABLED=true # never a silent dry run
 
 # ---- the functions ----------------------------------------------------------------------
 
+# The sample run shows quiet hours: the school's quiet hours are set around now, so that a
+# normal message waits for their end while the sample campaign, sent urgent, goes at once.
+sample_quiet=0
+if [[ $real_twilio == 0 && $CSV == "$SAMPLE_CSV" ]]; then
+  sample_quiet=1
+  export SCHOOL_TIMEZONE=Europe/Paris QUIET_SPREAD_SECONDS=60
+  QUIET_HOURS="$("$(bootstrap_python)" -c '
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+now = datetime.now(ZoneInfo("Europe/Paris"))
+print((now - timedelta(hours=1)).strftime("%H:%M") + "-" + (now + timedelta(hours=1)).strftime("%H:%M"))')"
+  export QUIET_HOURS
+  log "quiet hours for this run: $QUIET_HOURS ($SCHOOL_TIMEZONE); the sample campaign is sent --urgent"
+fi
+
 # Short delays, so that the retries of a demo take seconds, not minutes.
 export BACKOFF_BASE_SECONDS=1 RECONCILE_DELAY_SECONDS=2 SWEEP_GRACE_SECONDS=10 SWEEP_RESCHEDULE_SECONDS=30
 export TWILIO_TIMEOUT_MS=5000 LEASE_SECONDS=60 RUST_LOG="${RUST_LOG:-info}"
@@ -292,7 +307,10 @@ fi
 step "missive bulk $CSV --campaign $CAMPAIGN (the invalid row is listed and left out)"
 var_args=()
 for column in "${VAR_COLUMNS[@]}"; do var_args+=(--var-column "$column"); done
-run_tracked "$MISSIVE" bulk "$CSV" --campaign "$CAMPAIGN" --template "$TEMPLATE_SID" "${var_args[@]}" --skip-invalid
+urgent_args=()
+if [[ $sample_quiet == 1 ]]; then urgent_args=(--urgent); fi
+run_tracked "$MISSIVE" bulk "$CSV" --campaign "$CAMPAIGN" --template "$TEMPLATE_SID" "${var_args[@]}" --skip-invalid \
+  "${urgent_args[@]}" --as secretariat --description "Spring trip: the permission slip"
 campaign_sent=$SECONDS
 
 # The last lines of the pipeline's logs, for a run that went wrong.
@@ -360,6 +378,50 @@ run_tracked "$MISSIVE" failures --campaign "$CAMPAIGN"
 if [[ $CSV == "$SAMPLE_CSV" ]]; then
   step "missive status $CAMPAIGN:p03 (two 503s from Twilio, then through)"
   run_tracked "$MISSIVE" status "$CAMPAIGN:p03"
+fi
+
+# wait_for_status CAMPAIGN STATUS N [SECONDS]: until N of the campaign's messages have STATUS.
+wait_for_status() {
+  local campaign=$1 status=$2 want=$3 budget=${4:-30} started=$SECONDS got
+  while ((SECONDS - started < budget)); do
+    got="$("$MISSIVE" report --campaign "$campaign" --json |
+      "$(bootstrap_python)" -c "import json, sys; print(json.load(sys.stdin)['by_status'].get('$status', 0))")" || got=0
+    [[ $got -ge $want ]] && return 0
+    sleep 1
+  done
+  die "campaign $campaign: $want message(s) $status expected within $budget s, got $got"
+}
+
+if [[ $sample_quiet == 1 ]]; then
+  step "campaign control: a normal message during quiet hours waits for their end"
+  run_tracked "$MISSIVE" send --to "06 12 34 56 01" --template "$TEMPLATE_SID" --var 1=Jean --var 2=Léo \
+    --campaign evening-note --as secretariat --description "A normal message sent at night"
+  wait_for_status evening-note scheduled 1
+  run_tracked "$MISSIVE" report --campaign evening-note
+
+  step "campaign control: a message for tomorrow 08:00 (missive send --at)"
+  tomorrow="$("$(bootstrap_python)" -c '
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+print((datetime.now(ZoneInfo("Europe/Paris")) + timedelta(days=1)).strftime("%Y-%m-%d 08:00"))')"
+  run_tracked "$MISSIVE" send --to "06 12 34 56 02" --template "$TEMPLATE_SID" --var 1=Marie --var 2=Emma \
+    --campaign canteen-menu --at "$tomorrow" --urgent --as secretariat
+  wait_for_status canteen-menu scheduled 1
+
+  step "campaign control: a campaign cancelled before its messages went (missive cancel)"
+  soon="$(date -u -d '+25 seconds' +%Y-%m-%dT%H:%M:%SZ)"
+  for parent in 01 02 03; do
+    run_tracked "$MISSIVE" send --to "06 12 34 56 $parent" --template "$TEMPLATE_SID" --var 1=parent --var 2=child \
+      --campaign wrong-date --at "$soon" --urgent --as secretariat --description "Sports day (wrong date)" >/dev/null
+  done
+  wait_for_status wrong-date scheduled 3
+  run_tracked "$MISSIVE" cancel --campaign wrong-date --reason "the date in the text was wrong" --as head-teacher
+  wait_for_status wrong-date cancelled 3 60
+  run_tracked "$MISSIVE" campaign show wrong-date
+  step "missive campaign list"
+  run_tracked "$MISSIVE" campaign list
+  step "missive history --phone 06 12 34 56 01 (a parent's messages across campaigns, and consent)"
+  run_tracked "$MISSIVE" history --phone "06 12 34 56 01"
 fi
 
 step "the staff report page: what the head teacher and the secretary open"

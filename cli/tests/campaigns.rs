@@ -211,6 +211,12 @@ async fn a_message_at_a_later_time_is_scheduled_and_bad_times_enqueue_nothing() 
     let expected = chrono::Utc::now().timestamp() + 7_200;
     assert!((expected - 120..=expected).contains(&due), "due {due}, expected about {expected}");
     assert!(twilio.creates().is_empty(), "not sent before its time");
+    let report = env.missive(&["report", "--campaign", "later", "--json"]).await.ok().json();
+    assert_eq!(
+        (report["scheduled"].as_u64(), report["in_flight"].as_u64(), report["final"].as_u64()),
+        (Some(1), Some(0), Some(0))
+    );
+    assert_eq!(report["settled"], true, "a scheduled message does not keep --watch waiting: {report}");
 }
 
 #[tokio::test]

@@ -77,6 +77,8 @@ pub struct Report {
     pub by_status: BTreeMap<String, u64>,
     /// Items `sending`, `retrying` or `in_doubt`.
     pub in_flight: u64,
+    /// Items `scheduled`: waiting for their time, neither in flight nor final.
+    pub scheduled: u64,
     /// Items in a final status.
     #[serde(rename = "final")]
     pub final_items: u64,
@@ -108,12 +110,15 @@ pub async fn read(ctx: &Context, campaign: &str, dlq_url: Option<&str>, page_siz
     )?;
     let mut by_status: BTreeMap<String, u64> = Status::ALL.iter().map(|s| (s.as_str().to_owned(), 0)).collect();
     let mut in_flight = 0;
+    let mut scheduled = 0;
     for item in &items {
         *by_status.entry(item.status.clone()).or_default() += 1;
         // A `scheduled` message waits for its time (hours, days): the campaign is settled
         // without it, as the report's counts show it.
-        if item.status.parse::<Status>().is_ok_and(|s| s.is_busy()) {
-            in_flight += 1;
+        match item.status.parse::<Status>() {
+            Ok(status) if status.is_busy() => in_flight += 1,
+            Ok(Status::Scheduled) => scheduled += 1,
+            _ => {}
         }
     }
     let count = items.len() as u64;
@@ -122,7 +127,8 @@ pub async fn read(ctx: &Context, campaign: &str, dlq_url: Option<&str>, page_siz
         items: count,
         by_status,
         in_flight,
-        final_items: count - in_flight,
+        scheduled,
+        final_items: count - in_flight - scheduled,
         settled: is_settled(count, in_flight, &send_queue),
         send_queue,
         dlq,
@@ -143,13 +149,15 @@ fn nonzero(report: &Report) -> Vec<(String, u64)> {
 }
 
 pub fn print_text(report: &Report) {
+    let waiting = if report.scheduled > 0 { format!(", {} scheduled", report.scheduled) } else { String::new() };
     println!(
-        "campaign {}: {} message(s) recorded, {} in flight, {} final",
+        "campaign {}: {} message(s) recorded, {} in flight{waiting}, {} final",
         report.campaign, report.items, report.in_flight, report.final_items
     );
     for (status, count) in nonzero(report) {
         let note = match status.as_str() {
             "sending" | "retrying" | "in_doubt" => "  (in flight)",
+            "scheduled" => "  (waiting for its time)",
             _ => "",
         };
         println!("  {status:<12} {count:>6}{note}");
