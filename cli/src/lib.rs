@@ -60,6 +60,8 @@ pub enum Command {
     Report(report::ReportArgs),
     /// Lists a campaign's failed, undelivered, rejected and expired messages with reasons.
     Failures(failures::FailuresArgs),
+    /// The parents' replies: a campaign's (and who has not answered), or one parent's conversation.
+    Replies(replies::RepliesArgs),
     /// Consent: import a CSV, set one phone, show one phone.
     #[command(subcommand)]
     Consent(consent::ConsentCommand),
@@ -96,6 +98,7 @@ pub async fn run(cli: Cli) -> CliResult<()> {
         Command::Status(args) => status::run(&ctx, args).await,
         Command::Report(args) => report::run(&ctx, args).await,
         Command::Failures(args) => failures::run(&ctx, args).await,
+        Command::Replies(args) => replies::run(&ctx, args).await,
         Command::Consent(command) => consent::run(&ctx, command).await,
         Command::Forget(args) => forget::run(&ctx, args).await,
         Command::Dlq(command) => dlq::run(&ctx, command).await,

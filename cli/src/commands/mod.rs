@@ -6,6 +6,7 @@ pub mod dlq;
 pub mod failures;
 pub mod forget;
 pub mod local_poller;
+pub mod replies;
 pub mod report;
 pub mod send;
 pub mod setup;
