@@ -22,6 +22,7 @@ pub mod recorded;
 pub mod report_page;
 pub mod sheet;
 pub mod stdio;
+pub mod window_check;
 
 use clap::{Parser, Subcommand};
 

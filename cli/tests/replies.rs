@@ -132,3 +132,65 @@ async fn replies_needs_a_campaign_or_a_phone() {
     let run = env.missive(&["replies", "--phone", &phone(1), "--unacknowledged"]).await;
     assert_eq!(run.code, 2, "{}", run.stderr);
 }
+
+#[tokio::test]
+async fn a_body_with_a_fallback_template_carries_it_with_its_variables() {
+    let env = TestEnv::start().await;
+    let run = env
+        .missive(&[
+            "send",
+            "--to",
+            &phone(310),
+            "--body",
+            "Réunion",
+            "--fallback-template",
+            TEMPLATE,
+            "--var",
+            "1=Jean",
+            "--dry-run",
+            "--json",
+        ])
+        .await;
+    let out = run.ok().json();
+    assert_eq!(out["message"]["body"], "Réunion", "{out}");
+    assert_eq!(out["message"]["fallback_template"]["content_sid"], TEMPLATE);
+    assert_eq!(out["message"]["fallback_template"]["variables"]["1"], "Jean");
+    assert!(!run.stderr.contains("24 hours"), "no window warning with a fallback: {}", run.stderr);
+    let run = env.missive(&["send", "--to", &phone(310), "--body", "x", "--var", "1=Jean", "--dry-run"]).await;
+    assert_eq!(run.code, 2, "--var without a template: {}", run.stderr);
+    let run =
+        env.missive(&["send", "--to", &phone(310), "--template", TEMPLATE, "--fallback-template", TEMPLATE]).await;
+    assert_eq!(run.code, 2, "--fallback-template needs --body: {}", run.stderr);
+}
+
+#[tokio::test]
+async fn a_body_only_campaign_says_how_many_windows_are_closed() {
+    use missive::domain::phone::PhoneNumber;
+    use missive::ports::ConsentStore as _;
+
+    let env = TestEnv::start().await;
+    let (open, closed) = (phone(320), phone(321));
+    let now = chrono::Utc::now().timestamp();
+    env.consent().record_inbound(&PhoneNumber::parse(&open).unwrap(), now - 3600).await.unwrap();
+    env.consent().record_inbound(&PhoneNumber::parse(&closed).unwrap(), now - 25 * 3600).await.unwrap();
+    let csv = format!("parent_id,phone,whatsapp_optin\np1,{open},true\np2,{closed},true\np3,{},true\n", phone(322));
+    let file = write_file("window.csv", &csv);
+    let run = env.missive(&["bulk", file.to_str().unwrap(), "--campaign", "note", "--body", "Pas de cantine"]).await;
+    assert!(run.ok().stderr.contains("2 of 3 parent(s) have not written"), "{}", run.stderr);
+    let run = env
+        .missive(&[
+            "bulk",
+            file.to_str().unwrap(),
+            "--campaign",
+            "note2",
+            "--body",
+            "Pas de cantine",
+            "--fallback-template",
+            TEMPLATE,
+        ])
+        .await;
+    assert!(!run.ok().stderr.contains("have not written"), "{}", run.stderr);
+    let bodies = env.enqueued().await;
+    let with_fallback = bodies.iter().filter(|b| b["fallback_template"]["content_sid"] == TEMPLATE).count();
+    assert_eq!(with_fallback, 3, "{bodies:?}");
+}
