@@ -14,6 +14,7 @@ use crate::output::warn;
 /// `--body` or `--template` with its `--var`s.
 #[derive(Debug, Clone, Args)]
 #[group(id = "content", required = true, multiple = true)]
+#[command(group(clap::ArgGroup::new("templates").args(["template", "fallback_template"]).multiple(true)))]
 pub struct ContentArgs {
     /// Free text (reaches only parents who wrote within the last 24 hours).
     #[arg(long, conflicts_with = "template", value_name = "TEXT")]
@@ -26,7 +27,7 @@ pub struct ContentArgs {
     #[arg(long, value_name = "HX…")]
     pub fallback_template: Option<String>,
     /// A variable of --template or --fallback-template, `NAME=VALUE` (`--var 1=Jean`); repeatable.
-    #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_pair)]
+    #[arg(long = "var", value_name = "NAME=VALUE", requires = "templates", value_parser = parse_pair)]
     pub vars: Vec<(String, String)>,
 }
 
