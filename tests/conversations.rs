@@ -310,3 +310,42 @@ async fn nothing_is_read_or_written_before_the_signature_holds() {
     assert!(replies_of(&env, PHONE).await.is_empty());
     assert!(env.consent().item(&PhoneNumber::parse(PHONE).unwrap()).await.unwrap().is_none(), "no window opened");
 }
+
+/// The same handler over the in-memory adapters: a failed notice does not make Twilio post
+/// the reply again; an Inbox outage does (500), and the retry keeps it once.
+#[tokio::test]
+async fn a_failed_notice_still_answers_200_and_an_inbox_outage_is_retried_into_one_reply() {
+    use missive::adapters::memory::{MemoryConsent, MemoryInbox, MemoryMessageLog, MemoryNotifier};
+    use missive::handlers::webhook::Conversations;
+    use missive::secret::Secret;
+
+    let token = "memory-token";
+    let (inbox, notifier) = (MemoryInbox::new(), MemoryNotifier::new());
+    let handler = WebhookHandler::new(
+        Arc::new(MemoryMessageLog::new()),
+        Arc::new(MemoryConsent::new()),
+        Arc::new(ManualClock::at(1_800_000_000)),
+        vec![Secret::new(token)],
+        None,
+    )
+    .with_conversations(Conversations {
+        inbox: Arc::new(inbox.clone()),
+        notifier: Some(Arc::new(notifier.clone())),
+        auto_reply_text: None,
+        retention_days: 30,
+    });
+    let params = reply_params(PHONE, "SMmem", "Bonjour", &[]);
+    let pairs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let request = signed_post(token, INBOUND, "", &pairs);
+
+    inbox.faults.fail("put_once", None);
+    assert_eq!(handler.handle(&request).await.status, 500, "not kept: Twilio must post it again");
+    inbox.faults.clear();
+    notifier.faults.fail("notify", None);
+    assert_eq!(handler.handle(&request).await.status, 200, "kept; the notice is logged as failed");
+    assert_eq!(handler.handle(&request).await.status, 200);
+    let kept = inbox.all();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(kept[0].expires_at, 1_800_000_000 + 30 * 86_400);
+    assert!(notifier.notices().is_empty());
+}
