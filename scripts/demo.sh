@@ -10,7 +10,8 @@
 #
 # Then: a parent replies STOP on WhatsApp (a signed request to the webhook), the sample
 # campaign (events/campaign/parents.csv) goes out with `missive bulk`, `missive report --watch`
-# runs until it settles, and the final report, the failures and one message are printed;
+# runs until it settles, two parents answer (a question, a quick-reply button) and
+# `missive replies` lists them, and the final report, the failures and one message are printed;
 # the staff report page (`missive report --html`, in SCHOOL_LANG) and its paper list of the
 # families not reached are written under .run/, and their paths printed.
 # With the sample campaign and the fake Twilio, the final counts must be those of
@@ -369,6 +370,24 @@ if [[ -n "${STATUS_CALLBACK_URL:-}" ]]; then
     fi
     sleep 0.5
   done
+fi
+
+if [[ $check_sample == 1 ]]; then
+  # Replies (DESIGN.md, "Conversations"): kept in the Inbox, attributed to the campaign's
+  # message of each parent (by recency), the button's ack:yes recorded on p02's message.
+  step "parents answer: p01 asks a question, p02 taps a quick-reply button (signed, to the webhook)"
+  answer="$(demo_http POST "$WEBHOOK_BASE_URL/twilio/inbound" - \
+    MessageSid=SM0000000000000000000000000000e001 AccountSid="$TWILIO_ACCOUNT_SID" \
+    From=whatsapp:+33612345601 To="$TWILIO_WHATSAPP_FROM" NumMedia=0 ProfileName=Jean \
+    "Body=Bonjour, à quelle heure part le car ?")"
+  [[ $answer == 200* ]] || die "the webhook refused the question: $answer"
+  answer="$(demo_http POST "$WEBHOOK_BASE_URL/twilio/inbound" - \
+    MessageSid=SM0000000000000000000000000000e002 AccountSid="$TWILIO_ACCOUNT_SID" \
+    From=whatsapp:+33612345602 To="$TWILIO_WHATSAPP_FROM" NumMedia=0 ProfileName=Marie \
+    "Body=Oui, elle viendra" "ButtonText=Oui, elle viendra" ButtonPayload=ack:yes)"
+  [[ $answer == 200* ]] || die "the webhook refused the button: $answer"
+  step "missive replies --campaign $CAMPAIGN"
+  run_tracked "$MISSIVE" replies --campaign "$CAMPAIGN"
 fi
 
 step "final report"

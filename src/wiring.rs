@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use aws_config::SdkConfig;
 
-use crate::adapters::dynamo::{DynamoCampaigns, DynamoConsent, DynamoMessageLog, RetryDueIndex};
+use crate::adapters::dynamo::{DynamoCampaigns, DynamoConsent, DynamoInbox, DynamoMessageLog, RetryDueIndex};
 use crate::adapters::secrets::{read_twilio_secret, SecretError, SecretsManagerSource};
+use crate::adapters::sns::SnsNotifier;
 use crate::adapters::sqs::SqsSendQueue;
 use crate::adapters::twilio::TwilioClient;
 use crate::config::{ConfigError, SendConfig, TwilioEnv};
@@ -103,13 +104,24 @@ pub async fn webhook_handler(
         return Err(ConfigError::Missing { name: "TWILIO_AUTH_TOKEN (or TWILIO_SECRET_ARN)" }.into());
     }
     let dynamo = aws_sdk_dynamodb::Client::new(aws);
+    let notifier = config
+        .replies_topic_arn
+        .as_ref()
+        .map(|arn| Arc::new(SnsNotifier::new(aws_sdk_sns::Client::new(aws), arn)) as Arc<dyn crate::ports::Notifier>);
+    let conversations = crate::handlers::webhook::Conversations {
+        inbox: Arc::new(DynamoInbox::new(dynamo.clone(), &config.inbox_table)),
+        notifier,
+        auto_reply_text: config.auto_reply_text.clone(),
+        retention_days: config.retention_days,
+    };
     Ok(crate::handlers::webhook::WebhookHandler::new(
         Arc::new(DynamoMessageLog::new(dynamo.clone(), &config.message_log_table)),
         Arc::new(DynamoConsent::new(dynamo, &config.consent_table)),
         Arc::new(SystemClock),
         tokens,
         config.webhook_base_url,
-    ))
+    )
+    .with_conversations(conversations))
 }
 
 /// The invocation's deadline from the runtime's `Lambda-Runtime-Deadline-Ms`. `cargo lambda

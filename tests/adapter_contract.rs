@@ -10,21 +10,23 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use missive::adapters::dynamo::{DynamoCampaigns, DynamoConsent, DynamoMessageLog, RetryDueIndex};
-use missive::adapters::memory::{MemoryCampaigns, MemoryConsent, MemoryMessageLog};
+use missive::adapters::dynamo::{DynamoCampaigns, DynamoConsent, DynamoInbox, DynamoMessageLog, RetryDueIndex};
+use missive::adapters::memory::{MemoryCampaigns, MemoryConsent, MemoryInbox, MemoryMessageLog};
 use missive::adapters::provision::create_table;
 use missive::domain::campaign::{CampaignAction, CampaignEvent, CampaignState};
 use missive::domain::consent::{ConsentChange, ConsentSource, ConsentState, HISTORY_LIMIT};
+use missive::domain::inbox::{sort_key, InboxItem};
 use missive::domain::item::{retry_shard, ContentKind, RETRY_SHARDS};
 use missive::domain::message::MessageId;
 use missive::domain::phone::PhoneNumber;
 use missive::domain::schedule::{Hold, HoldReason};
 use missive::domain::status::Status;
+use missive::ports::Inbox;
 use missive::ports::{
     CallbackWrite, CampaignStore, Conditional, ConsentStore, DueCursor, EarlyFinal, GiveBack, ItemIdentity, LogItem,
     MessageLog, Outcome, RecipientBudget, RetryIndex, StatusCallbackLog, StatusReport, SweepAction, Take,
 };
-use missive::schema::{CAMPAIGNS, CONSENT, MESSAGE_LOG};
+use missive::schema::{CAMPAIGNS, CONSENT, INBOX, MESSAGE_LOG};
 
 const NOW: i64 = 1_800_000_000;
 const RETENTION_DAYS: i64 = 365;
@@ -41,6 +43,7 @@ struct Adapters {
     consent: Arc<dyn ConsentStore>,
     campaigns: Arc<dyn CampaignStore>,
     budget: Arc<dyn RecipientBudget>,
+    inbox: Arc<dyn Inbox>,
     seed: Seed,
 }
 
@@ -54,6 +57,8 @@ async fn dynamo(page_size: u32) -> Adapters {
     create_table(&client, &log_table, &MESSAGE_LOG).await.expect("create MessageLog");
     create_table(&client, &consent_table, &CONSENT).await.expect("create Consent");
     create_table(&client, &campaign_table, &CAMPAIGNS).await.expect("create Campaigns");
+    let inbox_table = common::unique("ContractInbox");
+    create_table(&client, &inbox_table, &INBOX).await.expect("create Inbox");
     let campaigns = Arc::new(DynamoCampaigns::new(client.clone(), campaign_table));
     let log = DynamoMessageLog::new(client.clone(), &log_table);
     let seed_client = client.clone();
@@ -74,6 +79,7 @@ async fn dynamo(page_size: u32) -> Adapters {
         index: Arc::new(RetryDueIndex::new(log.clone()).with_page_size(page_size)),
         callbacks: Arc::new(log.clone()),
         log: Arc::new(log),
+        inbox: Arc::new(DynamoInbox::new(client.clone(), inbox_table)),
         consent: Arc::new(DynamoConsent::new(client, consent_table)),
         campaigns: campaigns.clone(),
         budget: campaigns,
@@ -93,6 +99,7 @@ fn memory(page_size: u32) -> Adapters {
         consent: Arc::new(MemoryConsent::new()),
         campaigns: Arc::new(MemoryCampaigns::new()),
         budget: Arc::new(MemoryCampaigns::new()),
+        inbox: Arc::new(MemoryInbox::new()),
         seed: Box::new(move |item| {
             seeded.insert(item);
             Box::pin(async {})
@@ -137,6 +144,7 @@ contract!(
     a_reply_finds_the_phones_recent_items_and_the_last_answer_wins,
     campaigns_are_created_enqueued_cancelled_and_resumed,
     the_budget_keeps_a_set_of_phones_per_hour,
+    a_reply_is_kept_once_read_by_phone_and_campaign_and_forgotten,
 );
 
 fn id(raw: &str) -> MessageId {
@@ -745,4 +753,55 @@ async fn the_budget_keeps_a_set_of_phones_per_hour(a: Adapters) {
     assert_eq!(seven, ["+33612345678", "+33612345679"], "{}: a set", a.name);
     // Budget items are not campaigns.
     assert!(a.campaigns.list().await.unwrap().is_empty(), "{}", a.name);
+}
+
+fn reply(phone: &str, at: i64, sid: &str, campaign: Option<&str>) -> InboxItem {
+    InboxItem {
+        phone: phone.into(),
+        received_at_sid: sort_key(at, sid),
+        received_at: at,
+        body: Some(format!("reply {sid}")),
+        profile_name: Some("Parent".into()),
+        num_media: 1,
+        media_urls: vec![format!("https://api.twilio.com/media/{sid}")],
+        button_payload: None,
+        button_text: None,
+        replied_to_sid: None,
+        message_id: campaign.map(|c| format!("{c}:r1")),
+        campaign: campaign.map(str::to_owned),
+        ack: None,
+        expires_at: at + RETENTION_DAYS * 86_400,
+    }
+}
+
+async fn a_reply_is_kept_once_read_by_phone_and_campaign_and_forgotten(a: Adapters) {
+    let other = "+33612345679";
+    // 30 replies of one phone: more than one BatchWriteItem (25) to forget.
+    for i in 0..30 {
+        let campaign = if i % 2 == 0 { Some("trip") } else { None };
+        assert!(
+            a.inbox.put_once(&reply(PHONE, NOW + 30 - i, &format!("SM{i:02}"), campaign)).await.unwrap(),
+            "{}",
+            a.name
+        );
+    }
+    let first = reply(PHONE, NOW + 30, "SM00", Some("trip"));
+    let mut replayed = first.clone();
+    replayed.body = Some("changed".into());
+    assert!(!a.inbox.put_once(&replayed).await.unwrap(), "{}: a replayed reply is not written again", a.name);
+    assert!(a.inbox.put_once(&reply(other, NOW, "SMother", Some("trip"))).await.unwrap());
+
+    let mine = a.inbox.for_phone(PHONE).await.unwrap();
+    assert_eq!(mine.len(), 30, "{}", a.name);
+    assert!(mine.windows(2).all(|w| w[0].received_at_sid < w[1].received_at_sid), "{}: oldest first", a.name);
+    assert_eq!(mine.last(), Some(&first), "{}: the first write kept, every field read back", a.name);
+    let trip = a.inbox.for_campaign("trip").await.unwrap();
+    assert_eq!(trip.len(), 16, "{}: 15 of the phone and the other's", a.name);
+    assert!(trip.windows(2).all(|w| w[0].received_at_sid <= w[1].received_at_sid), "{}", a.name);
+    assert!(a.inbox.for_campaign("absent").await.unwrap().is_empty());
+
+    assert_eq!(a.inbox.forget_phone(PHONE).await.unwrap(), 30, "{}", a.name);
+    assert!(a.inbox.for_phone(PHONE).await.unwrap().is_empty(), "{}", a.name);
+    assert_eq!(a.inbox.for_campaign("trip").await.unwrap().len(), 1, "{}: the other parent's reply stays", a.name);
+    assert_eq!(a.inbox.forget_phone(PHONE).await.unwrap(), 0, "{}", a.name);
 }

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use missive::config::{Env, SendConfig, SweepConfig, WebhookConfig, SEND_ENV_VARS, SWEEP_ENV_VARS, WEBHOOK_ENV_VARS};
-use missive::schema::{Projection, TableDef, CAMPAIGNS, CONSENT, MESSAGE_LOG};
+use missive::schema::{Projection, TableDef, CAMPAIGNS, CONSENT, INBOX, MESSAGE_LOG};
 use serde_yaml::{Mapping, Value};
 
 // ---- the three functions --------------------------------------------------------------------
@@ -257,6 +257,9 @@ fn check_table(t: &Value, def: &TableDef, p: &mut Problems) {
         }
     };
     add(p, def.partition);
+    if let Some(sort) = def.sort {
+        add(p, sort);
+    }
     for idx in def.indexes {
         add(p, idx.partition);
         add(p, idx.sort);
@@ -285,9 +288,9 @@ fn check_table(t: &Value, def: &TableDef, p: &mut Problems) {
             .collect()
     };
     let table_keys = key_schema(props.get("KeySchema"));
-    p.check(table_keys == vec![(def.partition.0.to_owned(), "HASH".to_owned())], || {
-        format!("{id}: KeySchema {table_keys:?}, schema.rs has partition key {} only", def.partition.0)
-    });
+    let mut want_keys = vec![(def.partition.0.to_owned(), "HASH".to_owned())];
+    want_keys.extend(def.sort.map(|(name, _)| (name.to_owned(), "RANGE".to_owned())));
+    p.check(table_keys == want_keys, || format!("{id}: KeySchema {table_keys:?}, schema.rs has {want_keys:?}"));
 
     // Indexes: the same names, no more, no less; keys and projections.
     let gsis: Vec<&Value> = props
@@ -355,7 +358,7 @@ fn check_table(t: &Value, def: &TableDef, p: &mut Problems) {
 fn tables_match_schema() {
     let t = template();
     let mut p = Problems::default();
-    let known = [&MESSAGE_LOG, &CONSENT, &CAMPAIGNS];
+    let known = [&MESSAGE_LOG, &CONSENT, &CAMPAIGNS, &INBOX];
     for def in known {
         check_table(&t, def, &mut p);
     }

@@ -15,6 +15,7 @@ use crate::output::warn;
 /// `--body` or `--template` with its `--var`s.
 #[derive(Debug, Clone, Args)]
 #[group(id = "content", required = true, multiple = true)]
+#[command(group(clap::ArgGroup::new("templates").args(["template", "fallback_template"]).multiple(true)))]
 pub struct ContentArgs {
     /// Free text (reaches only parents who wrote within the last 24 hours).
     #[arg(long, conflicts_with = "template", value_name = "TEXT")]
@@ -22,8 +23,12 @@ pub struct ContentArgs {
     /// An approved WhatsApp template's Content SID (`HX` + 32 hex digits).
     #[arg(long, value_name = "HX…")]
     pub template: Option<String>,
-    /// A template variable, `NAME=VALUE` (`--var 1=Jean`); repeatable.
-    #[arg(long = "var", value_name = "NAME=VALUE", requires = "template", value_parser = parse_pair)]
+    /// With --body: the approved template sent instead when the parent's 24-hour window is
+    /// closed (`HX` + 32 hex digits; its variables are the --var's).
+    #[arg(long, value_name = "HX…")]
+    pub fallback_template: Option<String>,
+    /// A variable of --template or --fallback-template, `NAME=VALUE` (`--var 1=Jean`); repeatable.
+    #[arg(long = "var", value_name = "NAME=VALUE", requires = "templates", value_parser = parse_pair)]
     pub vars: Vec<(String, String)>,
 }
 
@@ -39,6 +44,9 @@ pub struct MessageOptions {
     /// Attempts before giving up (1–10; default: the send function's MAX_ATTEMPTS).
     #[arg(long, value_name = "N")]
     pub max_attempts: Option<u32>,
+    /// A body's `fallback_template` ([`ContentArgs::fallback`]), with the row's variables.
+    #[arg(skip)]
+    pub fallback: Option<Template>,
     /// Send at this time, not before: `2026-12-04 08:00` in SCHOOL_TIMEZONE (default
     /// Europe/Paris), or RFC 3339; at most 35 days ahead. The message waits as `scheduled`.
     #[arg(long, value_name = "WHEN")]
@@ -110,11 +118,38 @@ impl ContentArgs {
             }
             _ => return Err(CliError::Usage("exactly one of --body and --template is required".into())),
         };
-        if content.is_body() {
+        if self.fallback_template.is_some() && self.body.is_none() {
+            return Err(CliError::Usage("--fallback-template goes with --body (a template needs no fallback)".into()));
+        }
+        if !self.vars.is_empty() && self.template.is_none() && self.fallback_template.is_none() {
+            return Err(CliError::Usage("--var goes with --template or --fallback-template".into()));
+        }
+        if content.is_body() && self.fallback_template.is_none() {
             warn(BODY_WARNING);
         }
         Ok(content)
     }
+
+    /// `--fallback-template` with the `--var`s: what a body becomes outside the window.
+    pub fn fallback(&self) -> Option<Template> {
+        let sid = self.fallback_template.as_ref()?;
+        Some(Template { content_sid: sid.clone(), variables: self.vars.iter().cloned().collect() })
+    }
+
+    /// `options` with this fallback template (DESIGN.md, "Conversations").
+    pub fn with_fallback(&self, options: &MessageOptions) -> MessageOptions {
+        MessageOptions { fallback: self.fallback(), ..options.clone() }
+    }
+}
+
+/// A template as a queue message's `template` / `fallback_template` object.
+fn template_value(template: &Template) -> Value {
+    let mut object = Map::new();
+    object.insert("content_sid".into(), json!(template.content_sid));
+    if !template.variables.is_empty() {
+        object.insert("variables".into(), json!(template.variables));
+    }
+    Value::Object(object)
 }
 
 /// The 24-hour window warning of `--body`.
@@ -178,14 +213,12 @@ impl Draft<'_> {
         match self.content {
             Content::Body(body) => {
                 fields.insert("body".into(), json!(body));
-            }
-            Content::Template(Template { content_sid, variables }) => {
-                let mut template = Map::new();
-                template.insert("content_sid".into(), json!(content_sid));
-                if !variables.is_empty() {
-                    template.insert("variables".into(), json!(variables));
+                if let Some(fallback) = &self.options.fallback {
+                    fields.insert("fallback_template".into(), template_value(fallback));
                 }
-                fields.insert("template".into(), Value::Object(template));
+            }
+            Content::Template(template) => {
+                fields.insert("template".into(), template_value(template));
             }
         }
         if let Some(url) = &self.options.media_url {

@@ -22,6 +22,7 @@ pub mod recorded;
 pub mod report_page;
 pub mod sheet;
 pub mod stdio;
+pub mod window_check;
 
 use clap::{Parser, Subcommand};
 
@@ -69,6 +70,8 @@ pub enum Command {
     Requeue(requeue::RequeueArgs),
     /// A parent's messages (campaign, status, reason, who asked) and consent changes.
     History(history::HistoryArgs),
+    /// The parents' replies: a campaign's (and who has not answered), or one parent's conversation.
+    Replies(replies::RepliesArgs),
     /// Consent: import a CSV, set one phone, show one phone.
     #[command(subcommand)]
     Consent(consent::ConsentCommand),
@@ -109,6 +112,7 @@ pub async fn run(cli: Cli) -> CliResult<()> {
         Command::Cancel(args) => cancel::run(&ctx, args).await,
         Command::Requeue(args) => requeue::run(&ctx, args).await,
         Command::History(args) => history::run(&ctx, args).await,
+        Command::Replies(args) => replies::run(&ctx, args).await,
         Command::Consent(command) => consent::run(&ctx, command).await,
         Command::Forget(args) => forget::run(&ctx, args).await,
         Command::Dlq(command) => dlq::run(&ctx, command).await,

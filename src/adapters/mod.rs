@@ -1,4 +1,4 @@
-//! The sides of the ports: DynamoDB, SQS, Twilio, Secrets Manager, and the in-memory
+//! The sides of the ports: DynamoDB, SQS, SNS, Twilio, Secrets Manager, and the in-memory
 //! adapters that the pure tests and the benchmark run on.
 
 pub mod dynamo;
@@ -6,6 +6,7 @@ mod error;
 pub mod memory;
 pub mod provision;
 pub mod secrets;
+pub mod sns;
 pub mod sqs;
 pub mod twilio;
 

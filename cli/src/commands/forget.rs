@@ -1,11 +1,13 @@
 //! `missive forget --phone P`: GDPR erasure (DESIGN.md, "Erasure"). Deletes the phone's
 //! MessageLog items found through `by-recipient`, and replaces its Consent item with a bare
-//! suppression record, so that the parent is never messaged again.
+//! suppression record, so that the parent is never messaged again; and deletes the phone's
+//! replies from the Inbox (DESIGN.md, "Conversations").
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use clap::Args;
+use missive::adapters::dynamo::DynamoInbox;
 use missive::domain::status::Status;
-use missive::ports::ConsentStore as _;
+use missive::ports::{ConsentStore as _, Inbox as _};
 use missive::schema::BY_RECIPIENT_INDEX;
 use serde::Serialize;
 use serde_json::json;
@@ -131,6 +133,8 @@ pub async fn run(ctx: &Context, args: ForgetArgs) -> CliResult<()> {
             Err(err) => return Err(CliError::aws(&format!("DeleteItem {}", item.message_id), &err)),
         }
     }
+    let inbox = DynamoInbox::new(dynamo.clone(), &ctx.global.inbox_table);
+    let replies_erased = inbox.forget_phone(phone.as_str()).await?;
     let store = ctx.consent_store().await;
     let previous = store.item(&phone).await?;
     store.suppress(&phone, chrono::Utc::now().timestamp()).await?;
@@ -141,6 +145,7 @@ pub async fn run(ctx: &Context, args: ForgetArgs) -> CliResult<()> {
             "phone": phone.masked(),
             "erased": erased,
             "left_in_flight": skipped,
+            "replies_erased": replies_erased,
             "consent": {
                 "previous_state": previous.as_ref().map(|p| p.state.clone()),
                 "previous_history_entries": previous.as_ref().map_or(0, |p| p.history.len()),
@@ -153,6 +158,7 @@ pub async fn run(ctx: &Context, args: ForgetArgs) -> CliResult<()> {
         for item in &erased {
             println!("  {}  {:<12} created {}", item.message_id, item.status, time(item.created_at));
         }
+        println!("{}: erased {replies_erased} repl(ies) from the Inbox", phone.masked());
         for item in &skipped {
             println!("  {}  went in flight meanwhile: NOT erased (run forget again)", item.message_id);
         }

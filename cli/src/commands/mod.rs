@@ -9,6 +9,7 @@ pub mod failures;
 pub mod forget;
 pub mod history;
 pub mod local_poller;
+pub mod replies;
 pub mod report;
 pub mod requeue;
 pub mod send;

@@ -90,6 +90,10 @@ pub struct Report {
     /// the campaign is in flight. Without an item, an empty queue proves nothing: the name may
     /// be misspelt, or SQS's approximate counts may not show the messages just enqueued yet.
     pub settled: bool,
+    /// The parents' replies to the campaign (the Inbox).
+    pub replies: u64,
+    /// The quick-reply answers (`ack`), each message's last.
+    pub acks: BTreeMap<String, u64>,
     /// When it was read (RFC 3339).
     pub at: String,
 }
@@ -98,8 +102,13 @@ pub async fn read(ctx: &Context, campaign: &str, dlq_url: Option<&str>, page_siz
     let dynamo = ctx.dynamo().await;
     let sqs = ctx.sqs().await;
     let queue_url = ctx.queue_url()?;
-    let (items, send_queue, dlq) = tokio::try_join!(
+    let inbox = missive::adapters::dynamo::DynamoInbox::new(dynamo.clone(), &ctx.global.inbox_table);
+    let (items, replies, send_queue, dlq) = tokio::try_join!(
         campaign::items(&dynamo, &ctx.global.message_log_table, campaign, None, page_size),
+        async {
+            use missive::ports::Inbox as _;
+            inbox.for_campaign(campaign).await.map_err(CliError::from)
+        },
         queues::depth(&sqs, queue_url),
         async {
             match dlq_url {
@@ -132,6 +141,8 @@ pub async fn read(ctx: &Context, campaign: &str, dlq_url: Option<&str>, page_siz
         settled: is_settled(count, in_flight, &send_queue),
         send_queue,
         dlq,
+        replies: replies.len() as u64,
+        acks: crate::commands::replies::ack_counts(&replies),
         at: chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
     })
 }
@@ -161,6 +172,11 @@ pub fn print_text(report: &Report) {
             _ => "",
         };
         println!("  {status:<12} {count:>6}{note}");
+    }
+    if report.replies > 0 || !report.acks.is_empty() {
+        let answers: Vec<String> = report.acks.iter().map(|(word, n)| format!("{word} {n}")).collect();
+        let answers = if answers.is_empty() { "none".to_owned() } else { answers.join(", ") };
+        println!("replies: {} (answers: {answers}; missive replies --campaign {})", report.replies, report.campaign);
     }
     let q = &report.send_queue;
     println!("send queue:        {} waiting, {} in flight, {} delayed", q.waiting, q.in_flight, q.delayed);
@@ -260,6 +276,7 @@ async fn write_page(ctx: &Context, args: &ReportArgs) -> CliResult<()> {
         message_log: &ctx.global.message_log_table,
         consent: &ctx.global.consent_table,
         campaigns: &ctx.global.campaign_table,
+        inbox: &ctx.global.inbox_table,
     };
     let report = load::load(&dynamo, tables, &args.campaign, chrono::Utc::now().timestamp(), args.page_size).await?;
     if report.recorded.items == 0 {

@@ -50,7 +50,7 @@ pub async fn run(ctx: &Context, mut args: SendArgs) -> CliResult<()> {
         content: &content,
         campaign: args.campaign.as_deref(),
         recipient_id: args.recipient_id.as_deref(),
-        options: &args.options,
+        options: &args.content.with_fallback(&args.options),
     };
     let (body, _) =
         draft.build().map_err(|reason| CliError::Usage(format!("the message would be rejected: {reason}")))?;

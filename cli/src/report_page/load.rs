@@ -4,8 +4,7 @@
 //! answer) and the Consent records of the families that were skipped (who decided).
 //!
 //! The campaign's own item and history come from the Campaigns table ([`campaign_item`]);
-//! the replies have their named spot ([`replies`], the Inbox table), which says "nothing yet"
-//! until it is read. [`build`] turns what was read into the model,
+//! the replies from the Inbox table ([`replies`]). [`build`] turns what was read into the model,
 //! without I/O, so that it is tested without a table.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -39,6 +38,7 @@ pub struct Tables<'a> {
     pub message_log: &'a str,
     pub consent: &'a str,
     pub campaigns: &'a str,
+    pub inbox: &'a str,
 }
 
 /// What the page needs of one message: its MessageLog item, whole when it could be read,
@@ -125,7 +125,7 @@ pub async fn load(
     }
 
     let campaign_item = campaign_item(dynamo, tables.campaigns, campaign).await?;
-    let replies = replies(dynamo, campaign).await?;
+    let replies = replies(dynamo, tables.inbox, campaign).await?;
     Ok(build(campaign, now, &messages, &consent, campaign_item, replies))
 }
 
@@ -169,15 +169,24 @@ fn campaign_facts(item: missive::domain::campaign::CampaignItem) -> (CampaignFac
     (facts, history)
 }
 
-/// The parents' replies to `campaign`, oldest first (DESIGN.md, "Conversations").
-///
-/// **Plug-in spot for issue 13.** The Inbox table does not exist yet: none, and the page
-/// says "no replies yet". Once it lands: a `Query` on `INBOX_TABLE`'s `by-campaign` index
-/// (`campaign`, sorted by `received_at_sid`), each item into a [`Reply`] (`received_at` from
-/// the sort key's first 10 digits, `phone`, `profile_name`, `body`, `button_text`,
-/// `num_media`; `recipient_id` from the answered `message_id`, `<campaign>:<recipient_id>`).
-async fn replies(_dynamo: &aws_sdk_dynamodb::Client, _campaign: &str) -> CliResult<Vec<Reply>> {
-    Ok(Vec::new())
+/// The parents' replies to `campaign`, oldest first (DESIGN.md, "Conversations"): the
+/// Inbox's `by-campaign` index; the parent's id from the answered `<campaign>:<recipient_id>`.
+async fn replies(dynamo: &aws_sdk_dynamodb::Client, inbox: &str, campaign: &str) -> CliResult<Vec<Reply>> {
+    use missive::ports::Inbox as _;
+    let items = missive::adapters::dynamo::DynamoInbox::new(dynamo.clone(), inbox).for_campaign(campaign).await?;
+    let prefix = format!("{campaign}:");
+    Ok(items
+        .into_iter()
+        .map(|item| Reply {
+            received_at: item.received_at,
+            recipient_id: item.message_id.as_deref().and_then(|id| id.strip_prefix(&prefix)).map(str::to_owned),
+            phone: Some(Phone::new(item.phone.as_str())),
+            profile_name: item.profile_name,
+            body: item.body,
+            button_text: item.button_text,
+            media_count: item.num_media,
+        })
+        .collect())
 }
 
 /// The model, from what was read.
@@ -271,7 +280,7 @@ pub fn build(
 /// The items of `table` whose key `key_name` (a string) is in `keys`, with only
 /// `attributes`: `BatchGetItem`s of 100 keys, a few at once, unprocessed keys asked again
 /// after a pause. Keys without an item are absent from the result.
-async fn batch_get(
+pub(crate) async fn batch_get(
     dynamo: &aws_sdk_dynamodb::Client,
     table: &str,
     key_name: &str,

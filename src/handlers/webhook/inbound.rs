@@ -1,5 +1,6 @@
 //! `POST /twilio/inbound`: a parent's message. Opt-out and opt-in keywords (and Twilio's
-//! Advanced Opt-Out `OptOutType`) change consent; HELP is answered.
+//! Advanced Opt-Out `OptOutType`) change consent; HELP is answered; any other message is a
+//! reply ([`super::conversation`]).
 
 use tracing::{debug, info, warn};
 
@@ -23,8 +24,13 @@ impl WebhookHandler {
             None => keyword(param(params, "Body").unwrap_or_default()),
         };
         let Some(asked) = asked else {
-            debug!(twilio_sid = ?sid, phone = ?from.map(mask_phone), "inbound message without a keyword");
-            return Ok(WebhookResponse::twiml(None));
+            return match &self.conversations {
+                Some(conversations) => self.reply(conversations, params, metrics).await,
+                None => {
+                    debug!(twilio_sid = ?sid, phone = ?from.map(mask_phone), "inbound message without a keyword (no Inbox configured)");
+                    Ok(WebhookResponse::twiml(None))
+                }
+            };
         };
         if asked == Keyword::Help {
             info!(twilio_sid = ?sid, phone = ?from.map(mask_phone), "HELP answered");

@@ -6,8 +6,10 @@
 //! - [`request`]: the HTTP model (a plain request and answer, and their Lambda forms);
 //! - [`status`]: `POST /twilio/status`, the status callback;
 //! - [`inbound`]: `POST /twilio/inbound`, the parents' messages;
+//! - [`conversation`]: a reply that is not a keyword (window, Inbox, acknowledgement, notice);
 //! - [`twiml`] and [`replies`]: what a parent is answered.
 
+mod conversation;
 mod inbound;
 mod replies;
 mod request;
@@ -18,6 +20,7 @@ use std::sync::Arc;
 
 use tracing::{error, warn};
 
+pub use self::conversation::{notice, Conversations, MAX_BODY_CHARS, NOTICE_QUOTE_CHARS};
 pub use self::replies::{HELP_REPLY, OPT_IN_REPLY, OPT_OUT_REPLY};
 pub use self::request::{WebhookRequest, WebhookResponse};
 pub use self::twiml::{escape_xml, twiml};
@@ -57,6 +60,8 @@ pub struct WebhookHandler {
     pub tokens: Vec<Secret>,
     /// `WEBHOOK_BASE_URL` without its trailing slash: when set, the only base URL accepted.
     pub base_url: Option<String>,
+    /// The replies' Inbox, notifier and auto-reply (none: a reply is only logged).
+    pub conversations: Option<Conversations>,
 }
 
 impl WebhookHandler {
@@ -68,7 +73,13 @@ impl WebhookHandler {
         base_url: Option<String>,
     ) -> Self {
         let base_url = base_url.map(|url| url.trim_end_matches('/').to_owned()).filter(|url| !url.is_empty());
-        WebhookHandler { log, consent, clock, tokens, base_url }
+        WebhookHandler { log, consent, clock, tokens, base_url, conversations: None }
+    }
+
+    /// Keeps the replies (DESIGN.md, "Conversations").
+    pub fn with_conversations(mut self, conversations: Conversations) -> Self {
+        self.conversations = Some(conversations);
+        self
     }
 
     /// Handles one request and prints this invocation's metrics.

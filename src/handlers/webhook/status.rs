@@ -13,6 +13,9 @@ use crate::domain::twilio::{codes, error_description};
 use crate::metrics::Metrics;
 use crate::ports::{CallbackWrite, StatusReport, StoreError};
 
+/// `last_error`'s words for a body sent outside the parent's 24-hour window (63016).
+pub const OUTSIDE_WINDOW_WORDS: &str = "outside the 24-hour window: send a template";
+
 impl WebhookHandler {
     /// `POST /twilio/status?message_id=…`
     pub(super) async fn status_callback(
@@ -47,7 +50,12 @@ impl WebhookHandler {
         };
         let error_code = param(params, "ErrorCode").and_then(|code| code.trim().parse::<u32>().ok());
         let last_error = (status == Status::Undelivered).then(|| {
-            let description = param(params, "ErrorMessage").or_else(|| error_description(error_code?));
+            // 63016 says what to do (DESIGN.md, "Conversations"), whatever Twilio's words.
+            let description = if error_code == Some(codes::OUTSIDE_WINDOW) {
+                Some(OUTSIDE_WINDOW_WORDS)
+            } else {
+                param(params, "ErrorMessage").or_else(|| error_description(error_code?))
+            };
             match (error_code, description) {
                 (Some(code), Some(text)) => format!("{code}: {text}"),
                 (Some(code), None) => format!("{code}: Twilio reported {twilio_status}"),

@@ -67,8 +67,14 @@ pub async fn run(ctx: &Context, mut args: BulkArgs) -> CliResult<()> {
     args.options.resolve(now, || if caller.is_empty() { "unknown".to_owned() } else { caller })?;
     let content = args.content.content()?;
     let sheet = Sheet::open(&args.file)?;
-    let (planned, invalid) =
-        plan(&sheet, &args.campaign, &content, &args.var_columns, &args.options, ctx.phone_region())?;
+    let (planned, invalid) = plan(
+        &sheet,
+        &args.campaign,
+        &content,
+        &args.var_columns,
+        &args.content.with_fallback(&args.options),
+        ctx.phone_region(),
+    )?;
     let refusal = Refusal { nothing_was: "recorded or enqueued", skip_invalid_would: "send the valid rows" };
     refuse_or_skip(ctx, &sheet, &invalid, args.skip_invalid, refusal, || {
         json!({
@@ -82,6 +88,15 @@ pub async fn run(ctx: &Context, mut args: BulkArgs) -> CliResult<()> {
     }
     if planned.is_empty() {
         return Err(CliError::InvalidRows(format!("{}: no valid row to send", sheet.name)));
+    }
+    // After the dry run, which makes no AWS call.
+    if matches!(content, missive::domain::message::Content::Body(_))
+        && args.content.fallback_template.is_none()
+        && !planned.is_empty()
+    {
+        let phones: Vec<_> = planned.iter().map(|row| &row.phone).collect();
+        let (closed, total) = crate::window_check::closed_windows(ctx, &phones, chrono::Utc::now().timestamp()).await?;
+        crate::window_check::warning(closed, total).iter().for_each(|words| crate::output::warn(words));
     }
     let queue = ctx.send_queue().await?;
     let concurrency = usize::from(args.concurrency);

@@ -141,6 +141,16 @@ pub fn plan(
             continue;
         };
         let content = content.with_variables(&values);
+        // The row's variables go into the fallback template too.
+        let fallback = options.fallback.as_ref().map(|f| Content::Template(f.clone()).with_variables(&values));
+        let row_options = MessageOptions {
+            fallback: match fallback {
+                Some(Content::Template(template)) => Some(template),
+                _ => None,
+            },
+            ..options.clone()
+        };
+        let options = &row_options;
         let message_id = format!("{campaign}:{parent_id}");
         let draft = Draft {
             message_id: &message_id,
