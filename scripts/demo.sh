@@ -368,6 +368,23 @@ PAPER_LIST="$RUN_DIR/$CAMPAIGN-families-not-reached.csv"
 run_tracked "$MISSIVE" report --campaign "$CAMPAIGN" --html "$REPORT_PAGE" --csv "$PAPER_LIST" ||
   die "missive report --html failed"
 
+# Campaign control, against the fake Twilio only (nothing here may reach a real parent): a
+# campaign cancelled before it goes (its messages end `cancelled`, none sent) and one message
+# for tomorrow 08:00 (it waits `scheduled`). The sample campaign's checks are not affected.
+if [[ $check_sample == 1 ]]; then
+  step "campaign control: a campaign cancelled before it goes, a message for tomorrow 08:00"
+  MISTAKE_CSV="$RUN_DIR/$RUN_TAG-mistake.csv"
+  printf 'parent_id,phone,whatsapp_optin\nm01,+33612345690,true\nm02,+33612345691,true\n' >"$MISTAKE_CSV"
+  run_tracked "$MISSIVE" bulk "$MISTAKE_CSV" --campaign "$CAMPAIGN-mistake" --template "$TEMPLATE_SID" \
+    --description "sent by mistake" || die "missive bulk (the campaign to cancel) failed"
+  run_tracked "$MISSIVE" cancel --campaign "$CAMPAIGN-mistake" --reason "sent by mistake" ||
+    die "missive cancel failed"
+  tomorrow="$(python3 -c 'import datetime; print(datetime.date.today() + datetime.timedelta(days=1))')"
+  run_tracked "$MISSIVE" send --to +33612345692 --campaign "$CAMPAIGN-tomorrow" --template "$TEMPLATE_SID" \
+    --at "$tomorrow 08:00" --description "reminder for tomorrow morning" || die "missive send --at failed"
+  run_tracked "$MISSIVE" campaign list || die "missive campaign list failed"
+fi
+
 step "done in $((SECONDS - demo_started)) s: build $((build_done - demo_started)) s, start-up $((functions_up - build_done)) s, enqueue $((campaign_sent - functions_up)) s, settle $((settled - campaign_sent)) s"
 log "logs: $RUN_DIR/$RUN_TAG-*.log"
 

@@ -241,7 +241,8 @@ mod tests {
                    p07,0612345607,yes,Léa\n";
         let sheet = Sheet::parse("parents.csv", csv.as_bytes()).unwrap();
         let vars = [("first_name".to_owned(), "1".to_owned())];
-        let (planned, errors) = plan(&sheet, "trip", &template(), &vars, &MessageOptions::default(), None, "FR").unwrap();
+        let (planned, errors) =
+            plan(&sheet, "trip", &template(), &vars, &MessageOptions::default(), None, "FR").unwrap();
         let found: Vec<(u64, &str)> = errors.iter().map(|e| (e.line, e.field.as_str())).collect();
         assert_eq!(
             found,
