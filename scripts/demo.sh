@@ -369,10 +369,12 @@ run_tracked "$MISSIVE" report --campaign "$CAMPAIGN" --html "$REPORT_PAGE" --csv
   die "missive report --html failed"
 
 # Campaign control, against the fake Twilio only (nothing here may reach a real parent): a
-# campaign cancelled before it goes (its messages end `cancelled`, none sent) and one message
-# for tomorrow 08:00 (it waits `scheduled`). The sample campaign's checks are not affected.
+# campaign cancelled right after it is enqueued (the poller may take a message first: cancel
+# prints what was already sent, what is in flight and what it stops, which end `cancelled`)
+# and one message for tomorrow 08:00 (it waits `scheduled`). The sample campaign's checks
+# read only its own items.
 if [[ $check_sample == 1 ]]; then
-  step "campaign control: a campaign cancelled before it goes, a message for tomorrow 08:00"
+  step "campaign control: a campaign cancelled as soon as it is enqueued, a message for tomorrow 08:00"
   MISTAKE_CSV="$RUN_DIR/$RUN_TAG-mistake.csv"
   printf 'parent_id,phone,whatsapp_optin\nm01,+33612345690,true\nm02,+33612345691,true\n' >"$MISTAKE_CSV"
   run_tracked "$MISSIVE" bulk "$MISTAKE_CSV" --campaign "$CAMPAIGN-mistake" --template "$TEMPLATE_SID" \
