@@ -20,7 +20,8 @@ pub struct ContentArgs {
     /// Free text (reaches only parents who wrote within the last 24 hours).
     #[arg(long, conflicts_with = "template", value_name = "TEXT")]
     pub body: Option<String>,
-    /// An approved WhatsApp template's Content SID (`HX` + 32 hex digits).
+    /// An approved WhatsApp template's Content SID (`HX` + 32 hex digits); `bulk` also takes
+    /// one per language, `fr=HX…,en=HX…`, picked by the file's `lang` column.
     #[arg(long, value_name = "HX…")]
     pub template: Option<String>,
     /// With --body: the approved template sent instead when the parent's 24-hour window is

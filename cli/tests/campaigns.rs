@@ -251,3 +251,44 @@ async fn history_lists_a_parents_messages_across_campaigns_and_consent_changes()
     let text = env.missive(&["history", "--phone", &to]).await.ok().stdout.clone();
     assert!(text.contains("3 message(s), newest first") && text.contains("winter"), "{text}");
 }
+
+#[tokio::test]
+async fn each_parent_gets_the_template_of_their_language_or_the_default_one() {
+    let env = TestEnv::start().await;
+    const EN: &str = "HXfedcba9876543210fedcba9876543210";
+    let csv = format!(
+        "parent_id,phone,whatsapp_optin,lang\np0,{},true,en\np1,{},true,\np2,{},true,ar\n",
+        phone(0),
+        phone(1),
+        phone(2)
+    );
+    let file = write_file("langs.csv", &csv);
+    let templates = format!("fr={TEMPLATE},en={EN}");
+    // The default language is stated: the test must not depend on the caller's SCHOOL_LANG.
+    let bulk = |campaign: &str, templates: &str| {
+        let mut command =
+            env.command(&["bulk", file.to_str().unwrap(), "--campaign", campaign, "--template", templates]);
+        command.env("SCHOOL_LANG", "fr");
+        run(command)
+    };
+    let run = bulk("langs", &templates).await;
+    run.ok();
+    assert!(run.stderr.contains("line 4 (ar)"), "the row without its language's template is listed: {}", run.stderr);
+    let mut sids: Vec<(String, String)> = env
+        .enqueued()
+        .await
+        .iter()
+        .map(|m| {
+            (m["message_id"].as_str().unwrap().to_owned(), m["template"]["content_sid"].as_str().unwrap().to_owned())
+        })
+        .collect();
+    sids.sort();
+    let expected = [("langs:p0", EN), ("langs:p1", TEMPLATE), ("langs:p2", TEMPLATE)];
+    assert_eq!(sids, expected.map(|(id, sid)| (id.to_owned(), sid.to_owned())));
+
+    // A list without the default language's template is refused before anything is enqueued.
+    let refused = bulk("langs2", &format!("en={EN}")).await;
+    refused.code(2);
+    assert!(refused.stderr.contains("--template") && refused.stderr.contains("SCHOOL_LANG"), "{}", refused.stderr);
+    assert!(env.enqueued().await.is_empty(), "nothing enqueued");
+}

@@ -14,6 +14,7 @@
 mod consent;
 mod dry_run;
 mod enqueue;
+mod languages;
 mod plan;
 mod summary;
 
@@ -23,13 +24,14 @@ use clap::Args;
 use missive::ports::CampaignStore;
 use serde_json::json;
 
+use self::languages::Languages;
 pub use self::plan::{plan, Planned};
 use self::summary::Summary;
 use crate::compose::{check_campaign, parse_pair, ContentArgs, MessageOptions};
 use crate::context::Context;
 use crate::error::{CliError, CliResult};
 use crate::invalid_rows::{refuse_or_skip, Refusal};
-use crate::output::progress_bar;
+use crate::output::{progress_bar, warn};
 use crate::sheet::{lines_with_errors, Sheet};
 
 #[derive(Debug, Args)]
@@ -65,6 +67,16 @@ pub async fn run(ctx: &Context, mut args: BulkArgs) -> CliResult<()> {
     // Who asks is looked up only for a real run: a dry run makes no AWS call at all.
     let caller = if args.options.requested_by.is_none() && !args.dry_run { ctx.caller().await } else { String::new() };
     args.options.resolve(now, || if caller.is_empty() { "unknown".to_owned() } else { caller })?;
+    // `--template fr=HX…,en=HX…`: the default language's template is the content; each row
+    // gets its own language's in the plan.
+    let default_lang = std::env::var("SCHOOL_LANG").unwrap_or_else(|_| "fr".to_owned());
+    let languages = match args.content.template.as_deref() {
+        Some(raw) => Languages::parse(raw, &default_lang)?,
+        None => None,
+    };
+    if let Some(languages) = &languages {
+        args.content.template = Some(languages.default_sid().to_owned());
+    }
     let content = args.content.content()?;
     let sheet = Sheet::open(&args.file)?;
     let (planned, invalid) = plan(
@@ -73,8 +85,10 @@ pub async fn run(ctx: &Context, mut args: BulkArgs) -> CliResult<()> {
         &content,
         &args.var_columns,
         &args.content.with_fallback(&args.options),
+        languages.as_ref(),
         ctx.phone_region(),
     )?;
+    warn_fallbacks(&planned, languages.as_ref());
     let refusal = Refusal { nothing_was: "recorded or enqueued", skip_invalid_would: "send the valid rows" };
     refuse_or_skip(ctx, &sheet, &invalid, args.skip_invalid, refusal, || {
         json!({
@@ -130,4 +144,21 @@ pub async fn run(ctx: &Context, mut args: BulkArgs) -> CliResult<()> {
     };
     summary::print(ctx, &summary);
     enqueued.check()
+}
+
+/// Lists the rows whose language has no template: they get the default language's.
+fn warn_fallbacks(planned: &[Planned], languages: Option<&Languages>) {
+    let Some(languages) = languages else { return };
+    let rows: Vec<String> = planned
+        .iter()
+        .filter_map(|row| row.fallback_lang.as_ref().map(|lang| format!("line {} ({lang})", row.line)))
+        .collect();
+    if !rows.is_empty() {
+        warn(&format!(
+            "no template for the language of {} row(s), sent the default language's ({}): {}",
+            rows.len(),
+            languages.default,
+            rows.join(", ")
+        ));
+    }
 }

@@ -6,9 +6,10 @@
 use std::collections::{BTreeMap, HashMap};
 
 use missive::domain::consent::ConsentState;
-use missive::domain::message::{Content, Label};
+use missive::domain::message::{Content, Label, Template};
 use missive::domain::phone::PhoneNumber;
 
+use super::languages::Languages;
 use crate::compose::{ContentExt, Draft, MessageOptions};
 use crate::consent_column::{as_column_value, ConsentColumn};
 use crate::consent_rules::{ConsentRow, Stated};
@@ -30,6 +31,8 @@ pub struct Planned {
     /// The queue message, as `send` will read it.
     pub body: String,
     pub content: Content,
+    /// The row's `lang` when no template was given for it (it got the default language's).
+    pub fallback_lang: Option<String>,
 }
 
 impl ConsentRow for Planned {
@@ -52,6 +55,8 @@ struct Columns {
     phone: usize,
     consent: ConsentColumn,
     variables: Vec<VariableColumn>,
+    /// The optional `lang` column.
+    lang: Option<usize>,
 }
 
 impl Columns {
@@ -73,7 +78,8 @@ impl Columns {
                 }
             }
         }
-        Ok(Columns { parent_id, phone, consent, variables })
+        let lang = sheet.headers.iter().position(|header| header == "lang");
+        Ok(Columns { parent_id, phone, consent, variables, lang })
     }
 
     /// The row's template variables; an empty cell is a problem naming its column.
@@ -107,6 +113,7 @@ pub fn plan(
     content: &Content,
     var_columns: &[(String, String)],
     options: &MessageOptions,
+    languages: Option<&Languages>,
     region: &str,
 ) -> CliResult<(Vec<Planned>, Vec<RowError>)> {
     let columns = Columns::find(sheet, content, var_columns)?;
@@ -140,6 +147,7 @@ pub fn plan(
             errors.extend(problems);
             continue;
         };
+        let (content, fallback_lang) = in_language(content, languages, columns.lang.map(|i| row.get(i)));
         let content = content.with_variables(&values);
         // The row's variables go into the fallback template too.
         let fallback = options.fallback.as_ref().map(|f| Content::Template(f.clone()).with_variables(&values));
@@ -165,13 +173,37 @@ pub fn plan(
                 seen.parents.insert(parent_id.clone(), line);
                 seen.phones.entry(phone.clone()).or_insert((line, consent));
                 let evidence = format!("{}:{line}", sheet.name);
-                planned.push(Planned { line, parent_id, phone, consent, evidence, message_id, body, content });
+                planned.push(Planned {
+                    line,
+                    parent_id,
+                    phone,
+                    consent,
+                    evidence,
+                    message_id,
+                    body,
+                    content,
+                    fallback_lang,
+                });
             }
             Err(reason) => errors.push(RowError::new(line, "message", reason)),
         }
     }
     errors.sort_by_key(|e| e.line);
     Ok((planned, errors))
+}
+
+/// The row's content in its language (a template list only), and its `lang` when that
+/// language has no template of its own.
+fn in_language(content: &Content, languages: Option<&Languages>, lang: Option<&str>) -> (Content, Option<String>) {
+    match (content, languages) {
+        (Content::Template(template), Some(languages)) => {
+            let lang = lang.unwrap_or("");
+            let (sid, fell_back) = languages.pick(lang);
+            let content = Content::Template(Template { content_sid: sid.to_owned(), ..template.clone() });
+            (content, fell_back.then(|| lang.trim().to_owned()))
+        }
+        _ => (content.clone(), None),
+    }
 }
 
 /// A parent id is required, a label (it becomes half of the `message_id`), and once a file.
@@ -191,15 +223,13 @@ fn check_parent_id(parent_id: &str, seen: &Seen) -> Result<(), String> {
 pub fn planned_rows(csv: &str) -> Vec<Planned> {
     let sheet = Sheet::parse("parents.csv", csv.as_bytes()).expect("a readable file");
     let (planned, errors) =
-        plan(&sheet, "trip", &tests::template(), &[], &MessageOptions::default(), "FR").expect("the columns");
+        plan(&sheet, "trip", &tests::template(), &[], &MessageOptions::default(), None, "FR").expect("the columns");
     assert!(errors.is_empty(), "{errors:?}");
     planned
 }
 
 #[cfg(test)]
 mod tests {
-    use missive::domain::message::Template;
-
     use super::*;
 
     pub fn template() -> Content {
@@ -221,7 +251,8 @@ mod tests {
                    p07,0612345607,yes,Léa\n";
         let sheet = Sheet::parse("parents.csv", csv.as_bytes()).unwrap();
         let vars = [("first_name".to_owned(), "1".to_owned())];
-        let (planned, errors) = plan(&sheet, "trip", &template(), &vars, &MessageOptions::default(), "FR").unwrap();
+        let (planned, errors) =
+            plan(&sheet, "trip", &template(), &vars, &MessageOptions::default(), None, "FR").unwrap();
         let found: Vec<(u64, &str)> = errors.iter().map(|e| (e.line, e.field.as_str())).collect();
         assert_eq!(
             found,
@@ -245,7 +276,7 @@ mod tests {
     #[test]
     fn a_missing_column_is_an_error_naming_it() {
         let sheet = Sheet::parse("p.csv", b"parent_id,phone\np1,+33612345678\n").unwrap();
-        let err = plan(&sheet, "c", &template(), &[], &MessageOptions::default(), "FR").unwrap_err();
+        let err = plan(&sheet, "c", &template(), &[], &MessageOptions::default(), None, "FR").unwrap_err();
         assert_eq!(err.exit_code(), 4);
         assert!(err.to_string().contains("\"whatsapp_optin\" is missing"), "{err}");
     }
@@ -255,9 +286,30 @@ mod tests {
         let sheet =
             Sheet::parse("parents.csv", b"parent_id,phone,whatsapp_optin\np1,+33612345601,non\np2,0612345602,1\n")
                 .unwrap();
-        let (planned, errors) = plan(&sheet, "c", &template(), &[], &MessageOptions::default(), "FR").unwrap();
+        let (planned, errors) = plan(&sheet, "c", &template(), &[], &MessageOptions::default(), None, "FR").unwrap();
         assert!(errors.is_empty(), "{errors:?}");
         let consent: Vec<(ConsentState, &str)> = planned.iter().map(|p| (p.consent, p.evidence.as_str())).collect();
         assert_eq!(consent, [(ConsentState::OptedOut, "parents.csv:2"), (ConsentState::OptedIn, "parents.csv:3")]);
+    }
+
+    #[test]
+    fn each_row_gets_its_languages_template_or_the_default_one() {
+        let (fr, en) = ("HX0123456789abcdef0123456789abcdef", "HXfedcba9876543210fedcba9876543210");
+        let languages = Languages::parse(&format!("fr={fr},en={en}"), "fr").unwrap().unwrap();
+        let csv = "parent_id,phone,whatsapp_optin,lang\n\
+                   p1,+33612345601,true,en\n\
+                   p2,+33612345602,true,\n\
+                   p3,+33612345603,true,ar\n";
+        let sheet = Sheet::parse("parents.csv", csv.as_bytes()).unwrap();
+        let (planned, errors) =
+            plan(&sheet, "c", &template(), &[], &MessageOptions::default(), Some(&languages), "FR").unwrap();
+        assert!(errors.is_empty(), "{errors:?}");
+        let sids: Vec<String> = planned
+            .iter()
+            .map(|p| serde_json::from_str::<serde_json::Value>(&p.body).unwrap()["template"]["content_sid"].to_string())
+            .collect();
+        assert_eq!(sids, [format!("{en:?}"), format!("{fr:?}"), format!("{fr:?}")]);
+        let fallbacks: Vec<Option<&str>> = planned.iter().map(|p| p.fallback_lang.as_deref()).collect();
+        assert_eq!(fallbacks, [None, None, Some("ar")]);
     }
 }
