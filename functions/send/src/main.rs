@@ -1,12 +1,12 @@
 //! The `send` Lambda: SQS batches in, partial batch responses out.
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use lambda_runtime::{run, service_fn, tracing, Error, LambdaEvent};
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use missive::config::{Env, SendConfig};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing::init_default_subscriber();
+    missive::telemetry::init();
     let config = SendConfig::from_env(&Env::process())?;
     let aws = missive::wiring::aws_config().await;
     let handler = missive::wiring::send_handler(config, &aws).await?;

@@ -6,7 +6,7 @@ use missive::config::{Env, WebhookConfig};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    missive::telemetry::init();
     let config = WebhookConfig::from_env(&Env::process())?;
     let aws = missive::wiring::aws_config().await;
     let handler = missive::wiring::webhook_handler(config, &aws).await?;
