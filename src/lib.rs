@@ -13,4 +13,5 @@ pub mod metrics;
 pub mod ports;
 pub mod schema;
 pub mod secret;
+pub mod telemetry;
 pub mod wiring;

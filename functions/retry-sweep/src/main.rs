@@ -1,11 +1,11 @@
 //! The `retry-sweep` Lambda: fired by EventBridge every 10 minutes, whatever the payload.
 
-use lambda_runtime::{run, service_fn, tracing, Error, LambdaEvent};
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use missive::config::{Env, SweepConfig};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing::init_default_subscriber();
+    missive::telemetry::init();
     let config = SweepConfig::from_env(&Env::process())?;
     let aws = missive::wiring::aws_config().await;
     let handler = missive::wiring::sweep_handler(config, &aws);
