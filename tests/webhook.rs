@@ -785,7 +785,13 @@ async fn opt_out_type_help_and_other_bodies() {
         "{}",
         help.body
     );
-    assert_eq!(consent_of(&env, &parent).await.unwrap().history.len(), 1, "HELP changes nothing");
+    let consent = consent_of(&env, &parent).await.unwrap();
+    assert_eq!(consent.history.len(), 1, "HELP changes nothing");
+    let now = chrono::Utc::now().timestamp();
+    assert!(
+        consent.last_inbound_at.is_some_and(|at| (now - 60..=now).contains(&at)),
+        "a keyword opens the 24-hour window too: {consent:?}"
+    );
 
     let other = inbound(&env, &handler, &parent, "Merci pour l'info <3", "SMother").await;
     assert_eq!((other.status, other.content_type), (200, "text/xml; charset=utf-8"));

@@ -32,11 +32,18 @@ impl WebhookHandler {
                 }
             };
         };
+        let phone = from.and_then(|raw| PhoneNumber::parse(raw).ok());
+        let now = self.clock.now();
+        // A keyword is a message from the parent too: it opens their 24-hour window (DESIGN.md,
+        // "Conversations": every inbound message's time), without a consent history entry.
+        if let Some(phone) = &phone {
+            self.consent.record_inbound(phone, now).await?;
+        }
         if asked == Keyword::Help {
             info!(twilio_sid = ?sid, phone = ?from.map(mask_phone), "HELP answered");
             return Ok(WebhookResponse::twiml(Some(HELP_REPLY)));
         }
-        let Some(phone) = from.and_then(|raw| PhoneNumber::parse(raw).ok()) else {
+        let Some(phone) = phone else {
             warn!(twilio_sid = ?sid, phone = ?from.map(mask_phone), "consent keyword from an unusable number: nothing recorded");
             return Ok(WebhookResponse::twiml(None));
         };
@@ -46,7 +53,6 @@ impl WebhookHandler {
         };
         let evidence = sid.unwrap_or("inbound message without MessageSid");
         let change = ConsentChange { state, source: ConsentSource::WhatsappReply, has_evidence: true };
-        let now = self.clock.now();
         if self.consent.change(&phone, change, evidence, now).await? {
             metrics.count(metric);
             info!(phone = %phone, twilio_sid = ?sid, state = state.as_str(), source = "whatsapp-reply", "consent recorded");
