@@ -10,7 +10,8 @@
 #
 # Then: a parent replies STOP on WhatsApp (a signed request to the webhook), the sample
 # campaign (events/campaign/parents.csv) goes out with `missive bulk`, `missive report --watch`
-# runs until it settles, two parents answer (a question, a quick-reply button) and
+# runs until it settles, two parents answer (a question, a quick-reply button), staff are
+# told through the replies topic (SNS, read back from a subscribed queue), and
 # `missive replies` lists them, and the final report, the failures and one message are printed;
 # the staff report page (`missive report --html`, in SCHOOL_LANG) and its paper list of the
 # families not reached are written under .run/, and their paths printed.
@@ -197,6 +198,22 @@ now = datetime.now(ZoneInfo("Europe/Paris"))
 print((now - timedelta(hours=1)).strftime("%H:%M") + "-" + (now + timedelta(hours=1)).strftime("%H:%M"))')"
   export QUIET_HOURS
   log "quiet hours for this run: $QUIET_HOURS ($SCHOOL_TIMEZONE); the sample campaign is sent --urgent"
+fi
+
+# Staff are told of replies through SNS (REPLIES_TOPIC_ARN): on moto, a topic with an SQS
+# queue subscribed to it stands for the staff's mailbox, and the demo prints what arrives.
+if [[ $sample_quiet == 1 ]]; then
+  topics="$("$VENV_DIR/bin/python" -c '
+import boto3
+topic = boto3.client("sns").create_topic(Name="missive-demo-replies")["TopicArn"]
+sqs = boto3.client("sqs")
+url = sqs.create_queue(QueueName="missive-demo-staff-mailbox")["QueueUrl"]
+arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+boto3.client("sns").subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
+print(topic, url)')" || die "could not create the replies topic on moto"
+  read -r REPLIES_TOPIC_ARN STAFF_MAILBOX_URL <<<"$topics"
+  export REPLIES_TOPIC_ARN
+  log "replies topic: $REPLIES_TOPIC_ARN (its notices are read from the queue $STAFF_MAILBOX_URL)"
 fi
 
 # Short delays, so that the retries of a demo take seconds, not minutes.
@@ -388,6 +405,19 @@ if [[ $check_sample == 1 ]]; then
   [[ $answer == 200* ]] || die "the webhook refused the button: $answer"
   step "missive replies --campaign $CAMPAIGN"
   run_tracked "$MISSIVE" replies --campaign "$CAMPAIGN"
+  step "what staff were told (the SNS notices, read from the queue subscribed to the topic)"
+  STAFF_MAILBOX_URL="$STAFF_MAILBOX_URL" "$VENV_DIR/bin/python" -c '
+import json, os, sys, time
+import boto3
+sqs, url, seen, deadline = boto3.client("sqs"), os.environ["STAFF_MAILBOX_URL"], 0, time.time() + 15
+while seen < 2 and time.time() < deadline:
+    for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", []):
+        note = json.loads(m["Body"])
+        print("--- " + note.get("Subject", "(no subject)"))
+        print(note["Message"])
+        seen += 1
+sys.exit(0 if seen >= 2 else "expected 2 notices for the 2 replies, got %d" % seen)' ||
+    die "the staff were not told of the replies"
 fi
 
 step "final report"
