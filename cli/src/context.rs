@@ -140,6 +140,14 @@ impl Context {
         }
     }
 
+    /// Who asks: `--as` when given (not blank), else [`Context::caller`].
+    pub async fn requester(&self, given: Option<&str>) -> String {
+        match given.map(str::trim).filter(|name| !name.is_empty()) {
+            Some(name) => name.to_owned(),
+            None => self.caller().await,
+        }
+    }
+
     /// The send queue (`--queue-url`), or a usage error naming the variable and the flag.
     pub async fn send_queue(&self) -> CliResult<SqsSendQueue> {
         let url = self.queue_url()?.to_owned();

@@ -64,10 +64,7 @@ pub async fn run(ctx: &Context, args: CancelArgs) -> CliResult<()> {
     if !args.undo && reason.is_empty() {
         return Err(CliError::Usage("--reason: say why the campaign is cancelled".into()));
     }
-    let by = match args.requested_by.clone() {
-        Some(by) if !by.trim().is_empty() => by,
-        _ => ctx.caller().await,
-    };
+    let by = ctx.requester(args.requested_by.as_deref()).await;
     let now = chrono::Utc::now().timestamp();
     let store = ctx.campaign_store().await;
     let Some(item) = store.set_cancelled(&args.campaign, !args.undo, &by, reason, now).await? else {

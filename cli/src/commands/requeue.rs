@@ -103,10 +103,7 @@ pub async fn run(ctx: &Context, args: RequeueArgs) -> CliResult<()> {
         }
         let requeued = decisions.iter().filter(|(d, _)| d.left_because.is_none()).count();
         if requeued > 0 {
-            let by = match args.requested_by.clone() {
-                Some(by) if !by.trim().is_empty() => by,
-                _ => ctx.caller().await,
-            };
+            let by = ctx.requester(args.requested_by.as_deref()).await;
             let codes: Vec<String> = args.codes.iter().map(u32::to_string).collect();
             let detail = if codes.is_empty() {
                 format!("{requeued} failed message(s)")

@@ -40,8 +40,8 @@ pub async fn run(ctx: &Context, mut args: SendArgs) -> CliResult<()> {
         check_campaign(campaign)?;
     }
     let now = chrono::Utc::now().timestamp();
-    let caller = if args.options.requested_by.is_none() { ctx.caller().await } else { String::new() };
-    args.options.resolve(now, || caller)?;
+    let requester = ctx.requester(args.options.requested_by.as_deref()).await;
+    args.options.resolve(now, || requester)?;
     let content = args.content.content()?;
     let message_id = args.id.clone().unwrap_or_else(fresh_message_id);
     let draft = Draft {

@@ -65,8 +65,8 @@ pub async fn run(ctx: &Context, mut args: BulkArgs) -> CliResult<()> {
     check_campaign(&args.campaign)?;
     let now = chrono::Utc::now().timestamp();
     // Who asks is looked up only for a real run: a dry run makes no AWS call at all.
-    let caller = if args.options.requested_by.is_none() && !args.dry_run { ctx.caller().await } else { String::new() };
-    args.options.resolve(now, || if caller.is_empty() { "unknown".to_owned() } else { caller })?;
+    let requester = if args.dry_run { None } else { Some(ctx.requester(args.options.requested_by.as_deref()).await) };
+    args.options.resolve(now, || requester.unwrap_or_else(|| "unknown".to_owned()))?;
     // `--template fr=HX…,en=HX…`: the default language's template is the content; each row
     // gets its own language's in the plan.
     let default_lang = std::env::var("SCHOOL_LANG").unwrap_or_else(|_| "fr".to_owned());
